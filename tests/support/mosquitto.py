@@ -1,0 +1,135 @@
+"""A real mosquitto broker for tests: free loopback port, generated config, stop/restart.
+
+Tests talk to the same broker people run at home, so retained messages, last wills and
+CONNACK refusals behave exactly as in production. The broker keeps its port across
+:meth:`Mosquitto.restart`, which is what a publisher sees when the home server reboots.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+START_TIMEOUT_S = 10.0
+
+
+def available() -> bool:
+    """True when the broker binary is installed (CI installs the ``mosquitto`` package)."""
+    return Path(MOSQUITTO).exists()
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Mosquitto:
+    """One mosquitto process on ``127.0.0.1:port``, configured from files under ``workdir``.
+
+    ``users`` (name -> password) switches anonymous access off and writes a password
+    file with ``mosquitto_passwd``, for authentication tests.
+    """
+
+    def __init__(self, workdir: Path, *, users: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.config_path = workdir / "mosquitto.conf"
+        self.log_path = workdir / "mosquitto.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence false",
+            f"log_dest file {self.log_path}",
+            "log_type all",
+            "connection_messages true",
+        ]
+        if os.geteuid() == 0:
+            # As root, mosquitto drops to the ``mosquitto`` user, which cannot write our
+            # temporary log file; stay root, the broker only listens on loopback.
+            lines.append("user root")
+        if users:
+            pwfile = workdir / "passwords"
+            for i, (name, password) in enumerate(users.items()):
+                create = ["-c"] if i == 0 else []
+                subprocess.run(
+                    [MOSQUITTO_PASSWD, "-b", *create, str(pwfile), name, password],
+                    check=True,
+                    capture_output=True,
+                    timeout=10,
+                )
+            lines += ["allow_anonymous false", f"password_file {pwfile}"]
+        else:
+            lines.append("allow_anonymous true")
+        self.config_path.write_text("\n".join(lines) + "\n")
+
+    @property
+    def url(self) -> str:
+        """The ``--mqtt`` URL that points at this broker."""
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Start the broker and wait until it accepts TCP connections."""
+        if self.running:
+            return
+        self._proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+                raise RuntimeError(f"mosquitto exited at start: {err}\n{self.log_text()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"mosquitto did not listen on {self.port} within {START_TIMEOUT_S} s")
+
+    def stop(self, *, kill: bool = True) -> None:
+        """Stop the broker: SIGKILL by default (a crash: no goodbye to anyone)."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            self._proc.wait(timeout=10)
+        if self._proc.stderr:
+            self._proc.stderr.close()
+        self._proc = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port (listeners use SO_REUSEADDR)."""
+        self.stop()
+        self.start()
+
+    def log_text(self) -> str:
+        """The broker's log so far (connections, refusals), for assertions and failures."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def __enter__(self) -> Mosquitto:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
