@@ -211,7 +211,10 @@ class MqttPublisher:
 
     async def _consume(self, events: AsyncIterator[MoodEvent]) -> None:
         async for event in events:
-            self._remember(event)
+            # A hub subscription may also carry stream start/end records; only mood
+            # events have a state to publish.
+            if isinstance(event, MoodEvent):
+                self._remember(event)
         await asyncio.Future()  # the feed ended: keep the connection until cancelled
 
     def _remember(self, event: MoodEvent) -> None:
