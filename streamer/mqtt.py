@@ -34,6 +34,7 @@ import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from analyzer.events import MoodEvent, MoodState
+from streamer.errors import ConfigError
 from streamer.mqtt_settings import MqttSettings, sanitize_id
 
 __all__ = ["MAX_STREAMS", "MqttPublisher", "MqttSettings", "discovery_messages", "state_payload"]
@@ -169,7 +170,10 @@ class MqttPublisher:
         self._tls: ssl.SSLContext | None = None
         if settings.tls:
             # Built now, not per attempt: a bad CA file is a config error to report at start.
-            self._tls = ssl.create_default_context(cafile=settings.tls_ca_file)
+            try:
+                self._tls = ssl.create_default_context(cafile=settings.tls_ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"MQTT tls_ca_file {settings.tls_ca_file!r}: {exc}") from None
         # stream -> (latest event, when we received it); bounded by MAX_STREAMS.
         self._latest: OrderedDict[str, tuple[MoodEvent, datetime]] = OrderedDict()
         self._dirty: set[str] = set()  # streams whose retained state is not on the broker yet

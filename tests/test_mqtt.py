@@ -230,6 +230,14 @@ def test_publisher_validates_at_once() -> None:
         MqttPublisher("mqtt://host")  # type: ignore[arg-type]
 
 
+def test_bad_ca_file_is_a_config_error(tmp_path: Path) -> None:
+    settings = MqttSettings.from_url(
+        "mqtts://host", env={}, config={"tls_ca_file": str(tmp_path / "missing.pem")}
+    )
+    with pytest.raises(ConfigError, match="tls_ca_file"):
+        MqttPublisher(settings)
+
+
 def test_stream_names_become_safe_distinct_topic_levels() -> None:
     assert sanitize_id("tab-42") == "tab-42"
     weird = [sanitize_id(n) for n in ("my tab/1", "my tab#1", "my+tab 1", "")]
@@ -457,6 +465,22 @@ async def test_bad_credentials_clear_error_and_no_hot_loop(
         assert err is not None
         assert "refused our credentials" in err and "STREAMCHILL_MQTT_PASSWORD" in err
         assert "s3cret" not in err and "wrong" not in err
+
+
+@integration
+async def test_tls_broker_with_private_ca(tmp_path: Path) -> None:
+    with Mosquitto(tmp_path / "tls-broker", tls=True) as broker:
+        assert broker.url.startswith("mqtts://")
+        trusting = settings_for(broker, tls_ca_file=str(broker.ca_path))
+        publisher = MqttPublisher(trusting)
+        async with Running(publisher, Feed()):
+            await until(lambda: publisher.connected, what="TLS connect")
+        # Without our CA the system store must reject the self-signed certificate.
+        doubting = MqttPublisher(settings_for(broker))
+        async with Running(doubting, Feed()):
+            await until(lambda: doubting.last_error is not None, what="TLS refusal")
+            assert not doubting.connected
+        assert "certificate" in (doubting.last_error or "").lower()
 
 
 @integration

@@ -36,16 +36,21 @@ class Mosquitto:
     """One mosquitto process on ``127.0.0.1:port``, configured from files under ``workdir``.
 
     ``users`` (name -> password) switches anonymous access off and writes a password
-    file with ``mosquitto_passwd``, for authentication tests.
+    file with ``mosquitto_passwd``, for authentication tests. ``tls`` serves ``mqtts://``
+    with a fresh self-signed certificate for 127.0.0.1, written to :attr:`ca_path`.
     """
 
-    def __init__(self, workdir: Path, *, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, users: dict[str, str] | None = None, tls: bool = False
+    ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.host = "127.0.0.1"
         self.config_path = workdir / "mosquitto.conf"
         self.log_path = workdir / "mosquitto.log"
+        self.tls = tls
+        self.ca_path = workdir / "ca.pem"
         self._proc: subprocess.Popen[bytes] | None = None
         lines = [
             f"listener {self.port} 127.0.0.1",
@@ -58,6 +63,19 @@ class Mosquitto:
             # As root, mosquitto drops to the ``mosquitto`` user, which cannot write our
             # temporary log file; stay root, the broker only listens on loopback.
             lines.append("user root")
+        if tls:
+            key = workdir / "key.pem"
+            subprocess.run(
+                [
+                    "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(self.ca_path),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )  # fmt: skip
+            lines += [f"certfile {self.ca_path}", f"keyfile {key}"]
         if users:
             pwfile = workdir / "passwords"
             for i, (name, password) in enumerate(users.items()):
@@ -76,7 +94,7 @@ class Mosquitto:
     @property
     def url(self) -> str:
         """The ``--mqtt`` URL that points at this broker."""
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
