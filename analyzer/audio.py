@@ -1,0 +1,103 @@
+"""Edge-of-analyzer audio conversion: any PCM layout in, mono float32 at 16 kHz out.
+
+Conversion happens exactly once per stream, with a streaming resampler (soxr), so a
+stream's result does not depend on how its audio was chunked.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import numpy as np
+import soxr
+
+from analyzer.errors import AudioFormatError
+
+TARGET_RATE_HZ = 16_000
+"""The CNN's input rate; every stream is converted to it once."""
+MIN_RATE_HZ = 8_000
+MAX_RATE_HZ = 192_000
+MAX_CHANNELS = 8
+
+
+class SampleFormat(StrEnum):
+    """Wire sample formats (little-endian, interleaved)."""
+
+    F32LE = "f32le"
+    S16LE = "s16le"
+
+    @property
+    def bytes_per_sample(self) -> int:
+        return 4 if self is SampleFormat.F32LE else 2
+
+
+def validate_layout(sample_rate_hz: int, channels: int) -> None:
+    """Reject layouts we do not support, with a message naming the accepted range."""
+    if not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
+        raise AudioFormatError(
+            f"sample_rate_hz={sample_rate_hz} is outside {MIN_RATE_HZ}..{MAX_RATE_HZ} Hz"
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioFormatError(f"channels={channels} is outside 1..{MAX_CHANNELS}")
+
+
+class PcmDecoder:
+    """Turns interleaved PCM bytes into float32 frames, carrying a partial frame over.
+
+    Network frames need not end on a sample boundary; the remainder waits for the
+    next chunk instead of being dropped or misaligned.
+    """
+
+    MAX_CARRY_BYTES = MAX_CHANNELS * 4
+
+    def __init__(self, sample_format: SampleFormat, channels: int) -> None:
+        self.sample_format = SampleFormat(sample_format)
+        self.channels = channels
+        self._frame_bytes = channels * self.sample_format.bytes_per_sample
+        self._carry = b""
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """Decode ``data`` to an array of shape [frames, channels], float32 in [-1, 1]."""
+        buf = self._carry + bytes(data)
+        usable = len(buf) - len(buf) % self._frame_bytes
+        self._carry = buf[usable:]
+        if self.sample_format is SampleFormat.S16LE:
+            ints = np.frombuffer(buf[:usable], dtype="<i2")
+            samples = ints.astype(np.float32) / 32768.0
+        else:
+            samples = np.frombuffer(buf[:usable], dtype="<f4").astype(np.float32)
+            if not np.all(np.isfinite(samples)):
+                # NaN/inf would poison every later window; zero them rather than fail the stream.
+                samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
+            samples = np.clip(samples, -1.0, 1.0)
+        return samples.reshape(-1, self.channels)
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of an incomplete frame still waiting for the rest."""
+        return len(self._carry)
+
+
+def to_mono(frames: np.ndarray) -> np.ndarray:
+    """Average channels: [frames, channels] (or [frames]) -> [frames] float32."""
+    if frames.ndim == 1:
+        return frames.astype(np.float32, copy=False)
+    return frames.mean(axis=1, dtype=np.float32)
+
+
+class Resampler:
+    """Streaming mono resampler to 16 kHz; a pass-through when the input already is."""
+
+    def __init__(self, sample_rate_hz: int) -> None:
+        self.sample_rate_hz = sample_rate_hz
+        self._stream: soxr.ResampleStream | None = None
+        if sample_rate_hz != TARGET_RATE_HZ:
+            self._stream = soxr.ResampleStream(
+                sample_rate_hz, TARGET_RATE_HZ, 1, dtype="float32", quality="HQ"
+            )
+
+    def process(self, mono: np.ndarray, *, last: bool = False) -> np.ndarray:
+        if self._stream is None:
+            return np.ascontiguousarray(mono, dtype=np.float32)
+        out = self._stream.resample_chunk(np.ascontiguousarray(mono, dtype=np.float32), last=last)
+        return np.asarray(out, dtype=np.float32).reshape(-1)

@@ -1,0 +1,52 @@
+"""Every tunable of the analysis in one validated record, with units in the names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyzerConfig:
+    """Defaults are the shipped behaviour; the README's "How it decides" explains them."""
+
+    window_s: float = 30.0
+    """Rolling window for the per-30 s features (and the upper bound of CNN evidence)."""
+    hop_s: float = 1.0
+    """An event is published every hop of media time."""
+    patch_interval_s: float = 2.992
+    """A new 3 s patch is judged every this many seconds (187 frames: non-overlapping)."""
+    danceability_interval_s: float = 10.0
+    """DFA danceability is the costliest feature; it is refreshed this often."""
+    settled_after_s: float = 9.0
+    """Events are flagged ``warming_up`` until this much audio (about 3 patches) is in."""
+
+    calm_enter: float = 0.65
+    calm_exit: float = 0.55
+    aggressive_enter: float = 0.35
+    aggressive_exit: float = 0.45
+    speech_enter: float = 0.6
+    speech_exit: float = 0.4
+    min_dwell_s: float = 3.0
+    """A state must be wanted this long before it replaces another (waived after a change)."""
+
+    silence_db: float = -55.0
+    """Audio whose level stays below this (dBFS) over ``silence_span_s`` is silence."""
+    silence_span_s: float = 1.5
+
+    novelty_threshold: float = 0.9
+    """Distance (in units of the segment's own spread) that counts as a change of music."""
+    novelty_recent_s: float = 1.5
+    novelty_min_segment_s: float = 4.0
+    steady_spread_db: float = 0.6
+    """Mean temporal spread of log-mel bands below which audio is a steady tone, hum or noise."""
+
+    def __post_init__(self) -> None:
+        if self.hop_s <= 0 or self.window_s < 3.0 or self.patch_interval_s <= 0:
+            raise ValueError("hop_s and patch_interval_s must be > 0 and window_s >= 3")
+        if not (self.aggressive_enter <= self.aggressive_exit <= self.calm_exit <= self.calm_enter):
+            raise ValueError(
+                "thresholds must satisfy aggressive_enter <= aggressive_exit <= "
+                "calm_exit <= calm_enter"
+            )
+        if not self.speech_exit <= self.speech_enter:
+            raise ValueError("speech_exit must be <= speech_enter")

@@ -1,0 +1,105 @@
+"""Small trained heads on top of the musicnn backbone, loaded from JSON shipped in ``models/``.
+
+A head is a logistic model over one patch's standardized inputs (the 200-d embedding,
+the 50 tag probabilities, or both). A window's probability comes from the mean of its
+patch logits passed through a Platt calibration fitted at the window level, because the
+window, not the patch, is what a user is shown.
+
+JSON shape::
+
+    {"name": "calm", "version": "...", "inputs": "embedding+tags",
+     "mean": [...], "scale": [...], "coef": [...], "intercept": 0.0,
+     "platt_a": 1.0, "platt_b": 0.0}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analyzer.errors import ModelLoadError
+
+INPUT_KINDS = ("embedding", "tags", "embedding+tags")
+
+
+@dataclass(frozen=True)
+class LogisticHead:
+    """A calibrated logistic head; see the module docstring for the file format."""
+
+    name: str
+    version: str
+    inputs: str
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    platt_a: float
+    platt_b: float
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogisticHead:
+        inputs = data["inputs"]
+        if inputs not in INPUT_KINDS:
+            raise ValueError(f"inputs must be one of {INPUT_KINDS}, got {inputs!r}")
+        mean = np.asarray(data["mean"], dtype=np.float64)
+        scale = np.asarray(data["scale"], dtype=np.float64)
+        coef = np.asarray(data["coef"], dtype=np.float64)
+        if not (mean.shape == scale.shape == coef.shape) or mean.ndim != 1:
+            raise ValueError("mean, scale and coef must be vectors of one length")
+        if np.any(scale <= 0):
+            raise ValueError("scale must be positive")
+        return cls(
+            name=str(data["name"]),
+            version=str(data["version"]),
+            inputs=inputs,
+            mean=mean,
+            scale=scale,
+            coef=coef,
+            intercept=float(data["intercept"]),
+            platt_a=float(data.get("platt_a", 1.0)),
+            platt_b=float(data.get("platt_b", 0.0)),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> LogisticHead:
+        """Load a head file; any problem becomes a :class:`ModelLoadError` naming the file."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls.from_dict(data)
+        except FileNotFoundError as exc:
+            raise ModelLoadError(
+                f"model head {path} is missing; reinstall streamchill or rebuild it with "
+                "models/train_heads.py"
+            ) from exc
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelLoadError(f"model head {path} is unreadable or corrupt: {exc}") from exc
+
+    def _inputs(self, tags: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+        if self.inputs == "embedding":
+            x = embeddings
+        elif self.inputs == "tags":
+            x = tags
+        else:
+            x = np.concatenate([embeddings, tags], axis=-1)
+        if x.shape[-1] != len(self.coef):
+            raise ModelLoadError(
+                f"head {self.name!r} expects {len(self.coef)} inputs but the backbone gives "
+                f"{x.shape[-1]}; the head and the backbone model do not belong together"
+            )
+        return x
+
+    def patch_logits(self, tags: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+        """One uncalibrated logit per patch: [N, 50], [N, 200] -> [N]."""
+        x = self._inputs(np.atleast_2d(tags), np.atleast_2d(embeddings)).astype(np.float64)
+        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def window_probability(self, logits: np.ndarray) -> float:
+        """Calibrated probability for a window whose patches gave ``logits`` (0.5 if empty)."""
+        if len(logits) == 0:
+            return 0.5
+        z = self.platt_a * float(np.mean(logits)) + self.platt_b
+        return float(1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0))))

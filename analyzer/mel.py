@@ -1,0 +1,85 @@
+"""Incremental log-mel frames, exactly as musicnn was trained on them.
+
+Essentia's ``TensorflowInputMusiCNN`` on 512-sample frames with a 256-sample hop at
+16 kHz reproduces musicnn's librosa preprocessing when frames are centred on the
+hop grid (``startFromZero=False``), i.e. the first frame is centred on sample 0.
+We reproduce that framing on a stream by starting with 256 zeros, and carry the
+unfinished tail over, so any chunking yields the same frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from analyzer.essentia_lib import essentia_standard
+
+FRAME_SIZE = 512
+HOP_SIZE = 256
+N_MELS = 96
+FRAMES_PER_S = 16_000 / HOP_SIZE
+"""62.5 mel frames per second of 16 kHz audio."""
+PATCH_FRAMES = 187
+"""Frames in one musicnn patch (~2.99 s)."""
+
+
+class MelFrameStream:
+    """Feed 16 kHz mono samples, get new log-mel frames [n, 96] as they complete."""
+
+    def __init__(self) -> None:
+        self._mel: Any = None
+        # A frame centred on sample 0 needs 256 samples of history: start with zeros.
+        self._pending = np.zeros(FRAME_SIZE // 2, dtype=np.float32)
+        self.samples_in = 0
+        self._emitted = 0
+
+    def _extractor(self) -> Any:
+        if self._mel is None:
+            self._mel = essentia_standard().TensorflowInputMusiCNN()
+        return self._mel
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Append samples; return every frame whose 512 samples are now complete."""
+        self.samples_in += len(samples)
+        self._pending = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
+        return self._drain(final=False)
+
+    def flush(self) -> np.ndarray:
+        """End of stream: emit the zero-padded tail frames, as essentia's FrameGenerator does."""
+        return self._drain(final=True)
+
+    def _drain(self, *, final: bool) -> np.ndarray:
+        buf = self._pending
+        if final:
+            # FrameGenerator(startFromZero=False) emits frames while the frame start
+            # (centre - 256) is inside the signal: ceil((n + 256) / 256) frames in all.
+            total = -(-(self.samples_in + HOP_SIZE) // HOP_SIZE)
+            n_frames = max(0, total - self._emitted)
+            buf = np.concatenate([buf, np.zeros(n_frames * HOP_SIZE + FRAME_SIZE, np.float32)])
+        else:
+            n_frames = 0 if len(buf) < FRAME_SIZE else (len(buf) - FRAME_SIZE) // HOP_SIZE + 1
+        if n_frames == 0:
+            return np.zeros((0, N_MELS), dtype=np.float32)
+        mel = self._extractor()
+        out = np.empty((n_frames, N_MELS), dtype=np.float32)
+        for i in range(n_frames):
+            s = i * HOP_SIZE
+            out[i] = mel(buf[s : s + FRAME_SIZE])
+        self._pending = buf[:0] if final else buf[n_frames * HOP_SIZE :]
+        self._emitted += n_frames
+        return out
+
+
+def mel_frames(samples_16k: np.ndarray) -> np.ndarray:
+    """Batch helper: all log-mel frames of a 16 kHz mono signal (stream + flush)."""
+    stream = MelFrameStream()
+    return np.concatenate([stream.push(samples_16k), stream.flush()])
+
+
+def patches(frames: np.ndarray, hop_frames: int = PATCH_FRAMES) -> np.ndarray:
+    """Cut [n, 96] frames into full [k, 187, 96] patches every ``hop_frames`` frames."""
+    if len(frames) < PATCH_FRAMES:
+        return np.zeros((0, PATCH_FRAMES, N_MELS), dtype=np.float32)
+    starts = range(0, len(frames) - PATCH_FRAMES + 1, hop_frames)
+    return np.stack([frames[s : s + PATCH_FRAMES] for s in starts]).astype(np.float32)

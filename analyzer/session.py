@@ -1,0 +1,355 @@
+"""One stream's analysis: audio blocks of any size in, one :class:`MoodEvent` per hop out.
+
+Work is incremental. Every hop computes only the new mel frames, the tempo curve's new
+values and the level of the new audio; a 3 s patch goes through the CNN only when a new
+one is complete (every ``patch_interval_s``), and DFA danceability is refreshed every
+``danceability_interval_s``. The CNN's window score aggregates the patch logits of the
+current *segment*: when the mel frames show a change of music, the patches from before
+the change stop counting as soon as the first patch after it is judged, so the state
+follows a new track within about one patch (3 s) plus a hop, not the 15 s a plain 30 s
+average needs. The per-30 s features keep their full window.
+
+Audio is processed in pieces that end exactly on hop boundaries, so the events do not
+depend on how the caller chunked the stream.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from analyzer.audio import (
+    TARGET_RATE_HZ,
+    PcmDecoder,
+    Resampler,
+    SampleFormat,
+    to_mono,
+    validate_layout,
+)
+from analyzer.config import AnalyzerConfig
+from analyzer.errors import AudioFormatError
+from analyzer.events import MoodEvent, MoodState, WindowFeatures
+from analyzer.features import (
+    HopPowerMeter,
+    TempoTracker,
+    danceability,
+    level_db,
+    loudness_features,
+)
+from analyzer.hysteresis import MoodStateMachine, Observation
+from analyzer.mel import FRAMES_PER_S, HOP_SIZE, N_MELS, PATCH_FRAMES, MelFrameStream
+from analyzer.models_bundle import ModelBundle, shared_models
+from analyzer.ring import Ring
+
+TOP_TAGS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class PatchResult:
+    """The CNN's judgement of one 3 s patch."""
+
+    start_frame: int
+    """Absolute mel-frame index where the patch starts (62.5 frames per second)."""
+    calm_logit: float
+    speech_logit: float
+    tags: np.ndarray
+    level_db: float
+    """Mean level of the patch's audio, dBFS: silent patches do not vote."""
+
+    @property
+    def start_s(self) -> float:
+        # Frame k is centred on sample k*256.
+        return self.start_frame / FRAMES_PER_S
+
+    @property
+    def end_s(self) -> float:
+        return (self.start_frame + PATCH_FRAMES) / FRAMES_PER_S
+
+
+class Session:
+    """Analysis state of one stream. Not thread-safe: feed it from one thread at a time."""
+
+    def __init__(
+        self,
+        stream: str,
+        *,
+        sample_rate_hz: int,
+        channels: int = 1,
+        sample_format: SampleFormat | str = SampleFormat.F32LE,
+        config: AnalyzerConfig | None = None,
+        models: ModelBundle | None = None,
+        keep_history: bool = False,
+    ) -> None:
+        validate_layout(sample_rate_hz, channels)
+        self.stream = stream
+        self.sample_rate_hz = sample_rate_hz
+        self.channels = channels
+        self.config = config or AnalyzerConfig()
+        self._models = models or shared_models()
+        self._decoder = PcmDecoder(SampleFormat(sample_format), channels)
+        self._resampler = Resampler(sample_rate_hz)
+        self._mel = MelFrameStream()
+        self._power_meter = HopPowerMeter()
+        self._tempo = TempoTracker()
+        c = self.config
+        window_frames = round(c.window_s * FRAMES_PER_S)
+        self._window_frames = window_frames
+        # Bounded by the window: 30 s of mel (720 kB), hop powers, and float16 audio (960 kB).
+        self._mel_ring = Ring(window_frames + PATCH_FRAMES, (N_MELS,))
+        self._power_ring = Ring(window_frames, (), dtype="float64")
+        self._audio_ring = Ring(int(c.window_s * TARGET_RATE_HZ), (), dtype="float16")
+        self._patches: deque[PatchResult] = deque(maxlen=int(c.window_s / c.patch_interval_s) + 4)
+        self._patch_hop_frames = max(1, round(c.patch_interval_s * FRAMES_PER_S))
+        self._next_patch_frame = 0
+        self._segment_start_frame = 0
+        self._pending_segment_frame: int | None = None
+        self._machine = MoodStateMachine(c)
+        self._hop_samples = round(c.hop_s * TARGET_RATE_HZ)
+        self._samples = 0
+        self._next_hop_sample = self._hop_samples
+        self._danceability = 0.0
+        self._danceability_at_s = -1e9
+        self._seq = 0
+        self._finished = False
+        self.last_event: MoodEvent | None = None
+        self.history: list[PatchResult] | None = [] if keep_history else None
+        """Every patch judged, for batch summaries (only when ``keep_history``)."""
+
+    # ------------------------------------------------------------------ input
+
+    @property
+    def media_time_s(self) -> float:
+        """Seconds of (16 kHz) audio analysed so far."""
+        return self._samples / TARGET_RATE_HZ
+
+    @property
+    def state(self) -> MoodState:
+        return self._machine.state
+
+    @property
+    def models(self) -> ModelBundle:
+        """The backbone and heads this session judges with."""
+        return self._models
+
+    def feed(self, block: bytes | np.ndarray) -> list[MoodEvent]:
+        """Add audio; return the events of every hop this audio completed.
+
+        ``bytes`` are decoded in the declared sample format (a partial frame waits for
+        the next block); arrays are float32/int16 shaped [frames] or [frames, channels].
+        """
+        if self._finished:
+            raise AudioFormatError(f"stream {self.stream!r} was already finished")
+        if isinstance(block, bytes | bytearray | memoryview):
+            frames = self._decoder.decode(bytes(block))
+        else:
+            frames = self._array(block)
+        mono = to_mono(frames)
+        return self._consume(self._resampler.process(mono))
+
+    def finish(self) -> list[MoodEvent]:
+        """End of stream: drain the resampler and the last frames, emit the final event."""
+        if self._finished:
+            return []
+        self._finished = True
+        events = self._consume(self._resampler.process(np.zeros(0, np.float32), last=True))
+        tail = self._mel.flush()
+        self._accept_frames(tail)
+        if self._samples > self._next_hop_sample - self._hop_samples or not events:
+            event = self._hop()
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _array(self, block: np.ndarray) -> np.ndarray:
+        arr = np.asarray(block)
+        if arr.ndim == 1:
+            arr = arr.reshape(-1, 1) if self.channels == 1 else arr.reshape(-1, self.channels)
+        if arr.ndim != 2 or arr.shape[1] != self.channels:
+            raise AudioFormatError(
+                f"stream {self.stream!r} declared {self.channels} channel(s) but got an array "
+                f"of shape {np.asarray(block).shape}"
+            )
+        if arr.dtype == np.int16:
+            return arr.astype(np.float32) / 32768.0
+        if arr.dtype not in (np.float32, np.float64):
+            raise AudioFormatError(f"unsupported sample dtype {arr.dtype}; use float32 or int16")
+        return np.clip(np.nan_to_num(arr.astype(np.float32)), -1.0, 1.0)
+
+    def _consume(self, samples: np.ndarray) -> list[MoodEvent]:
+        events: list[MoodEvent] = []
+        pos = 0
+        while pos < len(samples):
+            take = min(len(samples) - pos, self._next_hop_sample - self._samples)
+            piece = samples[pos : pos + take]
+            pos += take
+            self._samples += take
+            self._audio_ring.push(piece.astype(np.float16))
+            self._power_ring.push(self._power_meter.push(piece))
+            self._accept_frames(self._mel.push(piece))
+            if self._samples == self._next_hop_sample:
+                self._next_hop_sample += self._hop_samples
+                event = self._hop()
+                if event is not None:
+                    events.append(event)
+        return events
+
+    def _accept_frames(self, frames: np.ndarray) -> None:
+        if len(frames):
+            self._mel_ring.push(frames)
+            self._tempo.push(frames)
+
+    # ------------------------------------------------------------------ per hop
+
+    def _hop(self) -> MoodEvent | None:
+        c = self.config
+        self._detect_change()
+        fresh = self._judge_due_patches()
+        if not self._patches and self.last_event is None:
+            return None  # nothing to say before the first patch
+        silent = self._is_silent()
+        steady = not silent and self._is_steady()
+        seg = self._segment_patches()
+        bundle = self._models
+        calm_logits = np.array([p.calm_logit for p in seg])
+        speech_logits = np.array([p.speech_logit for p in seg])
+        calm_p = bundle.calm.window_probability(calm_logits)
+        speech_p = bundle.speech.window_probability(speech_logits) if len(seg) else 0.0
+        obs = Observation(
+            media_time_s=self.media_time_s,
+            calm_probability=calm_p,
+            speech_probability=speech_p,
+            silent=silent,
+            steady=steady,
+            has_patch=bool(seg),
+            fresh_segment=fresh,
+        )
+        previous = self._machine.state
+        state = self._machine.update(obs)
+        reason = None
+        if state is MoodState.NEUTRAL and steady:
+            reason = "tone_or_noise"
+        elif fresh:
+            reason = "music_change"
+        seg_start_s = seg[0].start_s if seg else self.media_time_s
+        window_start_s = max(seg_start_s, self.media_time_s - c.window_s, 0.0)
+        event = MoodEvent(
+            stream=self.stream,
+            seq=self._seq,
+            media_time_s=self.media_time_s,
+            window_start_s=window_start_s,
+            window_end_s=self.media_time_s,
+            state=state,
+            changed=self.last_event is not None and state is not previous,
+            warming_up=state is MoodState.WARMING_UP or self.media_time_s < c.settled_after_s,
+            calm_probability=calm_p,
+            speech_probability=speech_p,
+            features=self._features(),
+            top_tags=self._top_tags(seg),
+            reason=reason,
+            model_version=bundle.version,
+        )
+        self._seq += 1
+        self.last_event = event
+        return event
+
+    def _judge_due_patches(self) -> bool:
+        """Run the CNN on every complete patch that is due; True if a new segment began."""
+        starts: list[int] = []
+        while self._mel_ring.total >= self._next_patch_frame + PATCH_FRAMES:
+            starts.append(self._next_patch_frame)
+            self._next_patch_frame += self._patch_hop_frames
+        if not starts:
+            return False
+        batch = np.stack([self._frames_at(s) for s in starts])
+        tags, emb = self._models.tagger.predict(batch)
+        calm = self._models.calm.patch_logits(tags, emb)
+        speech = self._models.speech.patch_logits(tags, emb)
+        fresh = False
+        for i, s in enumerate(starts):
+            power = self._power_ring.since(s)[:PATCH_FRAMES]
+            result = PatchResult(
+                start_frame=s,
+                calm_logit=float(calm[i]),
+                speech_logit=float(speech[i]),
+                tags=tags[i].astype(np.float32),
+                level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
+            )
+            self._patches.append(result)
+            if self.history is not None:
+                self.history.append(result)
+            pending = self._pending_segment_frame
+            if pending is not None and s >= pending:
+                self._segment_start_frame = pending
+                self._pending_segment_frame = None
+                fresh = True
+        return fresh
+
+    def _frames_at(self, start_frame: int) -> np.ndarray:
+        frames = self._mel_ring.since(start_frame)[:PATCH_FRAMES]
+        return np.ascontiguousarray(frames, dtype=np.float32)
+
+    def _segment_patches(self) -> list[PatchResult]:
+        """Audible patches of the current segment that are inside the window."""
+        oldest = max(self._segment_start_frame, self._mel_ring.total - self._window_frames)
+        inside = [p for p in self._patches if p.start_frame >= oldest]
+        audible = [p for p in inside if p.level_db > self.config.silence_db]
+        return audible or inside[-1:]
+
+    def _detect_change(self) -> None:
+        """Novelty: the last ~1.5 s of mel frames against the segment before them."""
+        c = self.config
+        recent_n = int(c.novelty_recent_s * FRAMES_PER_S)
+        total = self._mel_ring.total
+        seg_start = self._pending_segment_frame or self._segment_start_frame
+        ref_n = min(total - recent_n - seg_start, self._window_frames - recent_n)
+        if ref_n < c.novelty_min_segment_s * FRAMES_PER_S:
+            return
+        frames = self._mel_ring.last(recent_n + ref_n)
+        ref, recent = frames[:ref_n], frames[ref_n:]
+        spread = ref.std(axis=0) + 0.05
+        distance = float(np.sqrt(np.mean(((recent.mean(axis=0) - ref.mean(axis=0)) / spread) ** 2)))
+        if distance > c.novelty_threshold:
+            change = total - recent_n
+            self._pending_segment_frame = change
+            # Re-align the patch grid so the first patch after the change starts on it.
+            self._next_patch_frame = change
+
+    def _is_silent(self) -> bool:
+        c = self.config
+        span = self._power_ring.last(int(c.silence_span_s * FRAMES_PER_S))
+        return len(span) == 0 or float(level_db(float(span.max()))) < c.silence_db
+
+    def _is_steady(self) -> bool:
+        """A steady tone, hum or plain noise: log-mel bands that barely move over 3 s."""
+        frames = self._mel_ring.last(PATCH_FRAMES)
+        if len(frames) < PATCH_FRAMES // 2:
+            return False
+        spread = float(frames.std(axis=0).mean())
+        return spread < self.config.steady_spread_db
+
+    def _features(self) -> WindowFeatures:
+        c = self.config
+        if self.media_time_s - self._danceability_at_s >= c.danceability_interval_s:
+            audio = self._audio_ring.last(len(self._audio_ring)).astype(np.float32)
+            self._danceability = danceability(audio)
+            self._danceability_at_s = self.media_time_s
+        dev, loud = loudness_features(self._power_ring.last(self._window_frames))
+        return WindowFeatures(
+            danceability=self._danceability,
+            bpm=self._tempo.bpm(),
+            avg_db_deviation=dev,
+            loudness_db=loud,
+        )
+
+    def _top_tags(self, seg: list[PatchResult]) -> tuple[tuple[str, float], ...]:
+        if not seg:
+            return ()
+        mean = np.mean([p.tags for p in seg], axis=0)
+        names = self._models.tagger.tag_names
+        order = np.argsort(mean)[::-1][:TOP_TAGS]
+        return tuple((names[i], float(mean[i])) for i in order)
+
+
+__all__ = ["HOP_SIZE", "PatchResult", "Session"]

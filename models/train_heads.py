@@ -1,0 +1,298 @@
+"""Train and calibrate the calm head and the speech head on the development set.
+
+Build-time only (needs scikit-learn: ``pip install -e '.[train]'``), never at run time.
+
+    python models/devset/build_devset.py          # cut the clips from Debian packages
+    python models/train_heads.py                  # features -> CV report -> heads
+
+Protocol, so the numbers mean something on music nobody tuned on:
+* every clip is cut into non-overlapping 3 s patches, which the shipped LiteRT backbone
+  turns into tags [50] and an embedding [200] (cached in data/devset/features.npz);
+* validation is 5-fold GroupKFold *by track* (clips of one track never straddle folds);
+  hyper-parameters are chosen on those folds, and calibration (Platt, at the window
+  level: mean patch logit of a clip, as the runtime does) is fitted on out-of-fold logits;
+* the calm head learns calm (1) vs aggressive (0); "neutral" clips enter with both labels
+  at half weight, which pulls them towards 0.5 — the honest "not sure" region;
+* the speech head learns speech and speech-over-music (1) vs all music (0);
+* the fixed tag-ratio mapping (analyzer/baseline.py) is scored on the same folds.
+The report (JSON + markdown table) is written to models/head_report.{json,md}; the
+model card quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import itertools
+
+from analyzer.model import MusicnnTagger  # noqa: E402
+
+from analyzer.baseline import tag_ratio_calm  # noqa: E402
+from analyzer.mel import mel_frames, patches  # noqa: E402
+
+DATA = ROOT / "data" / "devset"
+MANIFEST = ROOT / "models" / "devset" / "manifest.csv"
+SPEECH_LABELS = {"speech", "speech_over_music"}
+MUSIC_LABELS = {"calm", "aggressive", "neutral"}
+
+
+def read_wav_16k(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        if w.getframerate() != 16_000 or w.getsampwidth() != 2:
+            raise ValueError(f"{path}: expected 16 kHz 16-bit WAV")
+        raw = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        x = raw.reshape(-1, w.getnchannels()).mean(axis=1)
+    return (x / 32768.0).astype(np.float32)
+
+
+def extract(rows: list[dict[str, str]], cache: Path) -> dict[str, np.ndarray]:
+    """Per-patch tags and embeddings for every clip (cached by clip id)."""
+    have: dict[str, np.ndarray] = {}
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            have = {k: z[k] for k in z.files}
+    done = set(have.get("clip_ids", np.array([], dtype=str)).tolist())
+    tagger = MusicnnTagger.load(num_threads=2)
+    clip_ids = list(have.get("clip_ids", np.array([], dtype=str)))
+    patch_clip = list(have.get("patch_clip", np.array([], dtype=np.int64)))
+    tags = [have["tags"]] if "tags" in have else []
+    emb = [have["emb"]] if "emb" in have else []
+    new = 0
+    for row in rows:
+        cid = row["clip_id"]
+        if cid in done:
+            continue
+        path = DATA / "clips" / row["label"] / f"{cid}.wav"
+        if not path.exists():
+            continue
+        p = patches(mel_frames(read_wav_16k(path)))
+        if len(p) == 0:
+            continue
+        t, e = tagger.predict(p)
+        idx = len(clip_ids)
+        clip_ids.append(cid)
+        patch_clip.extend([idx] * len(p))
+        tags.append(t)
+        emb.append(e)
+        new += 1
+        if new % 50 == 0:
+            print(f"  features: {new} new clips", flush=True)
+    out = {
+        "clip_ids": np.array(clip_ids, dtype=str),
+        "patch_clip": np.array(patch_clip, dtype=np.int64),
+        "tags": np.concatenate(tags) if tags else np.zeros((0, 50), np.float32),
+        "emb": np.concatenate(emb) if emb else np.zeros((0, 200), np.float32),
+    }
+    if new:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **out)
+    return out
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error with equal-width bins."""
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        m = (p >= lo) & (p < hi) if hi < 1 else (p >= lo) & (p <= hi)
+        if m.any():
+            total += m.mean() * abs(p[m].mean() - y[m].mean())
+    return float(total)
+
+
+def auc(p: np.ndarray, y: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p)) if len(set(y.tolist())) == 2 else float("nan")
+
+
+class Dataset:
+    def __init__(self, rows: list[dict[str, str]], feats: dict[str, np.ndarray]) -> None:
+        by_id = {r["clip_id"]: r for r in rows}
+        self.clip_ids = feats["clip_ids"].tolist()
+        self.rows = [by_id[c] for c in self.clip_ids]
+        self.patch_clip = feats["patch_clip"]
+        self.x = np.concatenate([feats["emb"], feats["tags"]], axis=1).astype(np.float64)
+        self.tags = feats["tags"]
+        self.labels = np.array([r["label"] for r in self.rows])
+        self.tracks = np.array([r["track_id"] for r in self.rows])
+        self.packages = np.array([r["package"] for r in self.rows])
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> tuple:
+    from sklearn.linear_model import LogisticRegression
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0) + 1e-6
+    model = LogisticRegression(C=c, max_iter=3000)
+    model.fit((x - mean) / scale, y, sample_weight=w)
+    return mean, scale, model.coef_[0], float(model.intercept_[0])
+
+
+def patch_logits(params: tuple, x: np.ndarray) -> np.ndarray:
+    mean, scale, coef, intercept = params
+    return ((x - mean) / scale) @ coef + intercept
+
+
+def clip_logits(ds: Dataset, logits: np.ndarray, clips: np.ndarray) -> np.ndarray:
+    return np.array([logits[ds.patch_clip == c].mean() for c in clips])
+
+
+def platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    m = LogisticRegression(C=1e4, max_iter=1000)
+    m.fit(z.reshape(-1, 1), y, sample_weight=w)
+    return float(m.coef_[0, 0]), float(m.intercept_[0])
+
+
+def train_head(
+    ds: Dataset,
+    name: str,
+    positive: set[str],
+    negative: set[str],
+    soft: set[str],
+    c_grid: list[float],
+) -> tuple[dict, dict]:
+    """Grouped CV over C, OOF Platt calibration, final fit on everything."""
+    from sklearn.model_selection import GroupKFold
+
+    clip_mask = np.isin(ds.labels, list(positive | negative | soft))
+    clips = np.flatnonzero(clip_mask)
+    y_clip = np.isin(ds.labels[clips], list(positive)).astype(float)
+    soft_clip = np.isin(ds.labels[clips], list(soft))
+    groups = ds.tracks[clips]
+    folds = list(GroupKFold(n_splits=5).split(clips, y_clip, groups))
+
+    def patch_set(clip_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        xs, ys, ws = [], [], []
+        for c in clip_idx:
+            m = ds.patch_clip == c
+            xp = ds.x[m]
+            if ds.labels[c] in soft:
+                xs += [xp, xp]
+                ys += [np.ones(len(xp)), np.zeros(len(xp))]
+                ws += [np.full(len(xp), 0.5)] * 2
+            else:
+                xs.append(xp)
+                ys.append(np.full(len(xp), float(ds.labels[c] in positive)))
+                ws.append(np.ones(len(xp)))
+        return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+
+    best = None
+    for c in c_grid:
+        oof = np.zeros(len(clips))
+        for tr, te in folds:
+            params = fit_logistic(*patch_set(clips[tr]), c)
+            oof[te] = clip_logits(ds, patch_logits(params, ds.x), clips[te])
+        hard = ~soft_clip
+        a, b = platt(oof[hard], y_clip[hard])
+        p = sigmoid(a * oof + b)
+        loss = -np.mean(
+            y_clip[hard] * np.log(p[hard] + 1e-9) + (1 - y_clip[hard]) * np.log(1 - p[hard] + 1e-9)
+        )
+        print(f"  {name}: C={c:g} OOF log-loss {loss:.4f} AUC {auc(p[hard], y_clip[hard]):.4f}")
+        if best is None or loss < best[0]:
+            best = (loss, c, oof, a, b)
+    assert best is not None
+    _, c, oof, a, b = best
+    params = fit_logistic(*patch_set(clips), c)
+    head = {
+        "name": name,
+        "inputs": "embedding+tags",
+        "mean": params[0].tolist(),
+        "scale": params[1].tolist(),
+        "coef": params[2].tolist(),
+        "intercept": params[3],
+        "platt_a": a,
+        "platt_b": b,
+        "trained_on": f"devset: {len(clips)} clips, {len(set(groups))} tracks; C={c:g}",
+    }
+    p_oof = sigmoid(a * oof + b)
+    report = evaluate(ds, name, clips, y_clip, soft_clip, p_oof)
+    report["C"] = c
+    return head, report
+
+
+def evaluate(
+    ds: Dataset, name: str, clips: np.ndarray, y: np.ndarray, soft: np.ndarray, p: np.ndarray
+) -> dict:
+    hard = ~soft
+    tracks = ds.tracks[clips]
+    tr_ids = sorted(set(tracks[hard].tolist()))
+    tr_p = np.array([p[hard][tracks[hard] == t].mean() for t in tr_ids])
+    tr_y = np.array([y[hard][tracks[hard] == t][0] for t in tr_ids])
+    per_source = {}
+    for pkg in sorted(set(ds.packages[clips].tolist())):
+        m = (ds.packages[clips] == pkg) & hard
+        if m.any():
+            per_source[pkg] = {
+                "clips": int(m.sum()),
+                "accuracy": float(((p[m] >= 0.5) == (y[m] == 1)).mean()),
+            }
+    out = {
+        "head": name,
+        "clips": int(hard.sum()),
+        "tracks": len(tr_ids),
+        "accuracy_by_clip": float(((p[hard] >= 0.5) == (y[hard] == 1)).mean()),
+        "accuracy_by_track": float(((tr_p >= 0.5) == (tr_y == 1)).mean()),
+        "roc_auc_by_clip": auc(p[hard], y[hard]),
+        "ece_by_clip": ece(p[hard], y[hard]),
+        "per_source": per_source,
+    }
+    if soft.any():
+        out["soft_clips_mean_p"] = float(p[soft].mean())
+        out["soft_clips_in_0.35_0.65"] = float(((p[soft] > 0.35) & (p[soft] < 0.65)).mean())
+    return out
+
+
+def baseline_report(ds: Dataset) -> dict:
+    clips = np.flatnonzero(np.isin(ds.labels, ["calm", "aggressive"]))
+    y = (ds.labels[clips] == "calm").astype(float)
+    ratio = tag_ratio_calm(ds.tags)
+    p = np.array([ratio[ds.patch_clip == c].mean() for c in clips])
+    return evaluate(ds, "tag-ratio baseline", clips, y, np.zeros(len(clips), bool), p)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--version", default="1")
+    args = parser.parse_args()
+    rows = list(csv.DictReader(MANIFEST.open()))
+    feats = extract(rows, DATA / "features.npz")
+    ds = Dataset(rows, feats)
+    print(f"clips with features: {len(ds.clip_ids)}; patches: {len(ds.x)}")
+    grid = [0.001, 0.003, 0.01, 0.03, 0.1]
+    calm, calm_rep = train_head(ds, "calm", {"calm"}, {"aggressive"}, {"neutral"}, grid)
+    speech, speech_rep = train_head(ds, "speech", SPEECH_LABELS, MUSIC_LABELS, set(), grid)
+    base = baseline_report(ds)
+    for head, _rep in ((calm, calm_rep), (speech, speech_rep)):
+        head["version"] = args.version
+        (ROOT / "models" / f"{head['name']}_head.json").write_text(json.dumps(head))
+    report = {"calm": calm_rep, "speech": speech_rep, "baseline": base}
+    (ROOT / "models" / "head_report.json").write_text(json.dumps(report, indent=2))
+    print(
+        json.dumps(
+            {k: {kk: vv for kk, vv in v.items() if kk != "per_source"} for k, v in report.items()},
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

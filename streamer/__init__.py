@@ -1,0 +1,1 @@
+"""The I/O edge: audio sources, the daemon, its servers and the `streamchill` CLI."""

@@ -1,0 +1,7 @@
+"""``python -m streamer`` is ``streamchill``."""
+
+import sys
+
+from streamer.cli import main
+
+sys.exit(main())
