@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import sys
 import wave
@@ -33,12 +34,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import itertools
-
-from analyzer.model import MusicnnTagger  # noqa: E402
-
 from analyzer.baseline import tag_ratio_calm  # noqa: E402
 from analyzer.mel import mel_frames, patches  # noqa: E402
+from analyzer.model import MusicnnTagger  # noqa: E402
 
 DATA = ROOT / "data" / "devset"
 MANIFEST = ROOT / "models" / "devset" / "manifest.csv"
