@@ -1,0 +1,201 @@
+// Popup: reads the live state the service worker keeps in chrome.storage.session and
+// draws it; buttons send {type, target: "background"} messages. Holds no state itself.
+import { describeState, STATES } from "./lib/states.js";
+import { mergeSettings } from "./lib/settings.js";
+import { daemonUrl } from "./lib/daemon.js";
+
+const $ = (id) => document.getElementById(id);
+/** Longest timeline span shown, in ms; a young stream gets a shorter span (whole minutes). */
+const TIMELINE_MAX_SPAN_MS = 5 * 60_000;
+
+let settings = mergeSettings(null);
+let live = null;
+let probe = { status: "unknown" };
+
+function send(type, data) {
+  return chrome.runtime.sendMessage({ type, target: "background", data });
+}
+
+function showError(text) {
+  $("error").textContent = text || "";
+  $("error").classList.toggle("hidden", !text);
+}
+
+async function activeTab() {
+  const [tab] = await chrome.tabs.query({ active: true, currentWindow: true });
+  return tab || null;
+}
+
+function currentStream() {
+  if (!live || !live.streams) return null;
+  return live.streams[live.current] || Object.values(live.streams)[0] || null;
+}
+
+function drawTimeline(entry) {
+  const svg = $("timeline");
+  const W = 300;
+  const H = 44;
+  const now = Date.now();
+  const all = entry && entry.timeline ? entry.timeline : [];
+  const age = all.length ? now - all[0].t : 0;
+  const span = Math.min(TIMELINE_MAX_SPAN_MS, Math.max(1, Math.ceil(age / 60_000)) * 60_000);
+  $("tl-span").textContent = `last ${span / 60_000} min`;
+  const pts = all.filter((p) => now - p.t <= span);
+  const x = (t) => W - ((now - t) / span) * W;
+  const parts = [];
+  // State bands along the bottom, one rect per event until the next one.
+  for (let i = 0; i < pts.length; i++) {
+    const x0 = x(pts[i].t);
+    const x1 = i + 1 < pts.length ? x(pts[i + 1].t) : W;
+    const color = describeState(pts[i].s).color;
+    parts.push(`<rect x="${x0.toFixed(1)}" y="${H - 6}" width="${Math.max(0.5, x1 - x0).toFixed(1)}" height="6" fill="${color}"/>`);
+  }
+  // Calm probability as a line above it.
+  const line = pts
+    .filter((p) => typeof p.p === "number")
+    .map((p) => `${x(p.t).toFixed(1)},${(2 + (1 - p.p) * (H - 12)).toFixed(1)}`)
+    .join(" ");
+  if (line) parts.push(`<polyline points="${line}" fill="none" stroke="#2f9e8f" stroke-width="1.6" vector-effect="non-scaling-stroke"/>`);
+  parts.push(`<line x1="0" x2="${W}" y1="${2 + 0.5 * (H - 12)}" y2="${2 + 0.5 * (H - 12)}" stroke="#d8d3c8" stroke-dasharray="3 3" vector-effect="non-scaling-stroke"/>`);
+  svg.innerHTML = parts.join("");
+}
+
+function render() {
+  const entry = currentStream();
+  const st = $("state");
+  const last = entry && entry.last;
+  if (last) {
+    const d = describeState(last.state);
+    st.textContent = d.label;
+    st.dataset.state = last.state;
+    $("calm-prob").textContent = typeof last.calm_probability === "number" ? `${Math.round(last.calm_probability * 100)} %` : "–";
+    $("bpm").textContent = last.bpm ? Math.round(last.bpm) : "–";
+    $("reason").textContent = last.reason || "";
+    $("reason").classList.toggle("hidden", !last.reason);
+  } else {
+    st.textContent = entry ? STATES.warming_up.label : "Not listening";
+    st.dataset.state = entry ? "warming_up" : "none";
+    $("calm-prob").textContent = "–";
+    $("bpm").textContent = "–";
+    $("reason").classList.add("hidden");
+  }
+  drawTimeline(entry);
+  if (entry) {
+    const how = entry.kind === "tab" ? "tab capture" : "page player";
+    const title = entry.title || entry.url || `tab ${entry.tabId}`;
+    $("source").textContent = `Analysing: ${title} (${how})`;
+    $("source").title = entry.url || "";
+  } else {
+    $("source").textContent = "No tab is being analysed.";
+  }
+  $("stop").classList.toggle("hidden", !entry);
+  $("start").classList.toggle("hidden", !!entry);
+
+  // "No daemon" when the engine says so, or (no engine running) our own probe did.
+  const engineDown = live && live.daemon && live.daemon.status === "unreachable" && entry;
+  const probeDown = !entry && probe.status === "unreachable";
+  $("no-daemon").classList.toggle("hidden", !(engineDown || probeDown));
+  $("nd-address").textContent = settings.daemonAddress;
+
+  renderSilent();
+}
+
+async function renderSilent() {
+  const tab = await activeTab().catch(() => null);
+  const silent = tab && live && live.silentTabs && live.silentTabs[tab.id];
+  $("silent").classList.toggle("hidden", !silent);
+  if (silent) $("silent-text").textContent = `${silent.reason} Tab capture records what the tab plays instead.`;
+}
+
+/** Check whether a daemon answers, by opening (and closing) an events socket. */
+function probeDaemon() {
+  return new Promise((resolve) => {
+    let ws;
+    const done = (status) => {
+      clearTimeout(timer);
+      try { ws.close(); } catch { /* closed */ }
+      resolve(status);
+    };
+    const timer = setTimeout(() => done("unreachable"), 2500);
+    try {
+      ws = new WebSocket(daemonUrl(settings.daemonAddress, "/v1/events", settings.token));
+    } catch {
+      done("unreachable");
+      return;
+    }
+    ws.onmessage = () => done("connected");
+    ws.onerror = () => done("unreachable");
+    ws.onclose = () => done("unreachable");
+  });
+}
+
+async function startTabCapture(tab) {
+  const mediaStreamId = await chrome.tabCapture.getMediaStreamId({ targetTabId: tab.id });
+  const r = await send("start-tab-capture", { mediaStreamId, tabId: tab.id, title: tab.title, url: tab.url });
+  if (!r || !r.ok) throw new Error((r && r.error) || "tab capture failed");
+}
+
+async function onStart() {
+  showError("");
+  const tab = await activeTab();
+  if (!tab) return showError("No active tab.");
+  // Prefer the page's own player where the content script runs and the site is allowed.
+  const status = await chrome.tabs.sendMessage(tab.id, { type: "status", target: "content" }).catch(() => null);
+  try {
+    if (status && status.allowed && status.hasMedia) {
+      const r = await send("start-element", { tabId: tab.id });
+      if (!r || !r.ok) await startTabCapture(tab);
+    } else {
+      await startTabCapture(tab);
+    }
+  } catch (e) {
+    showError(`Could not start: ${e.message || e}`);
+  }
+}
+
+async function load() {
+  const [{ settings: s }, { live: l }, { reminderState }] = await Promise.all([
+    chrome.storage.local.get("settings"),
+    chrome.storage.session.get("live"),
+    chrome.storage.local.get("reminderState"),
+  ]);
+  settings = mergeSettings(s);
+  live = l || null;
+  const rs = reminderState || {};
+  $("reminder-status").textContent = !settings.reminders.enabled
+    ? "off"
+    : rs.snoozedUntilMs > Date.now()
+      ? `snoozed until ${new Date(rs.snoozedUntilMs).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`
+      : `after ${settings.reminders.calmMinutes} min of calm`;
+  render();
+}
+
+$("start").addEventListener("click", onStart);
+$("stop").addEventListener("click", async () => {
+  const entry = currentStream();
+  if (entry) await send("stop-stream", { stream: entry.stream });
+});
+$("use-tabcapture").addEventListener("click", async () => {
+  showError("");
+  try {
+    await startTabCapture(await activeTab());
+  } catch (e) {
+    showError(`Could not start tab capture: ${e.message || e}`);
+  }
+});
+$("breathe").addEventListener("click", () => send("open-breathing", {}));
+for (const b of document.querySelectorAll("[data-snooze]")) {
+  b.addEventListener("click", async () => {
+    await send("snooze", { minutes: Number(b.dataset.snooze) });
+    load();
+  });
+}
+
+chrome.storage.onChanged.addListener(() => load());
+setInterval(render, 1000); // slide the timeline
+load().then(async () => {
+  if (!currentStream()) {
+    probe = { status: await probeDaemon() };
+    render();
+  }
+});
