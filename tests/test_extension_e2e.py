@@ -35,6 +35,11 @@ except ImportError:  # pragma: no cover - depends on how pytest imported us
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow,
               pytest.mark.timeout(420)]
 
+# TEMPORARY: `streamchill daemon` and models/examples/calm-*.ogg are still being written by
+# colleagues; until they land, only the stand-in run (STREAMCHILL_E2E_STANDIN=1) is possible.
+if os.environ.get("STREAMCHILL_E2E_STANDIN") != "1":
+    pytestmark.append(pytest.mark.skip(reason="real daemon / calm example not merged yet"))
+
 STANDIN = os.environ.get("STREAMCHILL_E2E_STANDIN") == "1"
 EXT_URL = f"chrome-extension://{EXTENSION_ID}"
 #: Reminder threshold for the test, in minutes (12 s of calm).
