@@ -1,7 +1,7 @@
 // Popup: reads the live state the service worker keeps in chrome.storage.session and
 // draws it; buttons send {type, target: "background"} messages. Holds no state itself.
 import { describeState, STATES } from "./lib/states.js";
-import { mergeSettings } from "./lib/settings.js";
+import { mergeSettings, DEFAULT_DAEMON_ADDRESS } from "./lib/settings.js";
 import { daemonUrl } from "./lib/daemon.js";
 
 const $ = (id) => document.getElementById(id);
@@ -88,6 +88,8 @@ function render() {
   } else {
     $("source").textContent = "No tab is being analysed.";
   }
+  // The daemon refused or failed the stream (bad hello, analysis error): say what it said.
+  if (entry && entry.error && !last) showError(`Daemon: ${entry.error.message || entry.error.code}`);
   $("stop").classList.toggle("hidden", !entry);
   $("start").classList.toggle("hidden", !!entry);
 
@@ -96,6 +98,9 @@ function render() {
   const probeDown = !entry && probe.status === "unreachable";
   $("no-daemon").classList.toggle("hidden", !(engineDown || probeDown));
   $("nd-address").textContent = settings.daemonAddress;
+  const port = settings.daemonAddress.split(":").pop();
+  $("nd-command").textContent = settings.daemonAddress === DEFAULT_DAEMON_ADDRESS
+    ? "streamchill daemon" : `streamchill daemon --port ${port}`;
 
   renderSilent();
 }

@@ -318,6 +318,39 @@ chrome.tabs.onRemoved.addListener((tabId) => {
   });
 });
 
+// Housekeeping once a minute: forget streams the engine no longer has (the engine was
+// closed, the extension reloaded, the browser slept), so popup and badge never show a
+// stale state.
+const HOUSEKEEPING_ALARM = "housekeeping";
+/** A stream with no mood event for this long is shown as stale, in ms. */
+const STALE_AFTER_MS = 90_000;
+
+chrome.alarms.onAlarm.addListener((alarm) => {
+  if (alarm.name !== HOUSEKEEPING_ALARM) return;
+  serialized(async () => {
+    const live = await getLive();
+    const contexts = await chrome.runtime.getContexts({ contextTypes: ["OFFSCREEN_DOCUMENT"] });
+    let engine = [];
+    if (contexts.length > 0) {
+      const r = await chrome.runtime.sendMessage({ type: "list-streams", target: "offscreen" }).catch(() => null);
+      engine = r && r.streams ? r.streams.map((x) => x.stream) : [];
+    }
+    const now = Date.now();
+    for (const [id, entry] of Object.entries(live.streams)) {
+      const lastMs = entry.last ? entry.last.atMs : entry.startedMs;
+      if (!engine.includes(id) && now - lastMs > STALE_AFTER_MS) delete live.streams[id];
+    }
+    if (live.current && !live.streams[live.current]) live.current = Object.keys(live.streams)[0] || null;
+    await setLive(live);
+    const cur = live.current && live.streams[live.current];
+    await showBadge(cur && cur.last ? cur.last.state : null);
+  });
+});
+
 chrome.runtime.onInstalled.addListener(() => {
   chrome.action.setBadgeText({ text: "" });
+  chrome.alarms.create(HOUSEKEEPING_ALARM, { periodInMinutes: 1 });
+});
+chrome.runtime.onStartup.addListener(() => {
+  chrome.alarms.create(HOUSEKEEPING_ALARM, { periodInMinutes: 1 });
 });

@@ -5,7 +5,7 @@ export const STATES = Object.freeze({
   calm: { label: "Calm", badge: "calm", color: "#2f9e8f" },
   neutral: { label: "Neutral", badge: "mid", color: "#6b7a99" },
   aggressive: { label: "Aggressive", badge: "loud", color: "#c8553d" },
-  silence: { label: "Silence", badge: "", color: "#8a8f98" },
+  silence: { label: "Silence", badge: "–", color: "#8a8f98" },
   speech: { label: "Speech", badge: "talk", color: "#7a5ea8" },
 });
 

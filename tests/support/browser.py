@@ -261,7 +261,7 @@ class StandInDaemon:
             else:
                 await self._audio(ws)
 
-        async with serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
+        async with serve(handler, "127.0.0.1", self.port, process_request=process_request) as server:
             self.port = next(iter(server.sockets)).getsockname()[1]
             self._started.set()
             ticker = asyncio.create_task(self._tick())
