@@ -188,18 +188,19 @@ class MqttSettings:
     ) -> MqttSettings:
         """Build settings from the ``--mqtt`` URL, the config file and the environment.
 
-        ``config`` is the ``[mqtt]`` table of the config file (a whole config with an
-        ``mqtt`` table is accepted too). The environment overrides the file for the
-        credentials, so a service manager can inject secrets without editing files.
-        Raises :class:`ConfigError` with a message that names the offending setting.
+        ``config`` is the whole parsed ``config.toml``; the MQTT settings are its
+        ``[mqtt]`` table (a top-level ``mqtt`` string is the daemon's broker URL, not ours).
+        The environment overrides the file for the credentials, so a service manager can
+        inject secrets without editing files. Raises :class:`ConfigError` with a message
+        that names the offending setting.
         """
-        section: Mapping[str, Any] = config or {}
-        if isinstance(section.get("mqtt"), Mapping):
-            section = section["mqtt"]
-        unknown = set(section) - _CONFIG_KEYS - {"url"}
+        table = (config or {}).get("mqtt")
+        section: Mapping[str, Any] = table if isinstance(table, Mapping) else {}
+        unknown = set(section) - _CONFIG_KEYS
         if unknown:
             raise ConfigError(
-                f"unknown MQTT setting(s) {sorted(unknown)}; known: {sorted(_CONFIG_KEYS)}"
+                f"unknown key(s) {sorted(unknown)} in the [mqtt] table of the config file; "
+                f"known: {sorted(_CONFIG_KEYS)}"
             )
         kwargs: dict[str, Any] = {k: section[k] for k in _CONFIG_KEYS if k in section}
         if env.get(ENV_USERNAME):

@@ -149,7 +149,7 @@ async def until(cond: Callable[[], bool], timeout: float = STEP_S, what: str = "
 
 def settings_for(broker: Mosquitto, **config: Any) -> MqttSettings:
     base: dict[str, Any] = {"node_id": NODE, "backoff_min_s": 0.2, "backoff_max_s": 2.0}
-    return MqttSettings.from_url(broker.url, env={}, config={**base, **config})
+    return MqttSettings.from_url(broker.url, env={}, config={"mqtt": {**base, **config}})
 
 
 @pytest.fixture
@@ -199,7 +199,9 @@ def test_settings_parse_url_env_and_config() -> None:
     assert s.username == "env-user" and s.password == "pw"  # environment wins over the file
     assert s.availability_topic == "streamchill/living-room/availability"
     assert "pw" not in repr(s) and "pw" not in s.redacted_url()
-    plain = MqttSettings.from_url("mqtt://127.0.0.1:1884", env={}, config=None)
+    # The whole config.toml is handed over: daemon keys at top level are not ours.
+    whole_file = {"port": 8765, "mqtt": "mqtt://127.0.0.1:1884"}
+    plain = MqttSettings.from_url("mqtt://127.0.0.1:1884", env={}, config=whole_file)
     assert (plain.port, plain.tls, plain.username) == (1884, False, None)
     assert sanitize_id(plain.node_id) == plain.node_id
 
@@ -217,12 +219,12 @@ def test_settings_parse_url_env_and_config() -> None:
         ("mqtt://host", {"backoff_min_s": 5, "backoff_max_s": 1}, "backoff_max_s"),
         ("mqtt://host", {"keepalive_s": 0}, "keepalive_s"),
         ("mqtt://host", {"password": "pw"}, "without a username"),
-        ("mqtt://host", {"colour": "blue"}, "unknown MQTT setting"),
+        ("mqtt://host", {"colour": "blue"}, "unknown key"),
     ],
 )
 def test_settings_reject_bad_input_clearly(url: str, config: dict[str, Any], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
-        MqttSettings.from_url(url, env={}, config=config)
+        MqttSettings.from_url(url, env={}, config={"mqtt": config})
 
 
 def test_publisher_validates_at_once() -> None:
@@ -232,7 +234,7 @@ def test_publisher_validates_at_once() -> None:
 
 def test_bad_ca_file_is_a_config_error(tmp_path: Path) -> None:
     settings = MqttSettings.from_url(
-        "mqtts://host", env={}, config={"tls_ca_file": str(tmp_path / "missing.pem")}
+        "mqtts://host", env={}, config={"mqtt": {"tls_ca_file": str(tmp_path / "missing.pem")}}
     )
     with pytest.raises(ConfigError, match="tls_ca_file"):
         MqttPublisher(settings)
@@ -266,7 +268,7 @@ def test_discovery_follows_home_assistant_conventions() -> None:
 
 async def test_latest_state_is_bounded_while_broker_unreachable(tmp_path: Path) -> None:
     dead = MqttSettings.from_url(
-        "mqtt://127.0.0.1:9", env={}, config={"node_id": NODE, "backoff_max_s": 1.0}
+        "mqtt://127.0.0.1:9", env={}, config={"mqtt": {"node_id": NODE, "backoff_max_s": 1.0}}
     )
     publisher = MqttPublisher(dead)
     feed = Feed()
@@ -404,7 +406,8 @@ from streamer.mqtt import MqttPublisher
 from streamer.mqtt_settings import MqttSettings
 
 async def main():
-    pub = MqttPublisher(MqttSettings.from_url(sys.argv[1], env={}, config={"node_id": "testnode"}))
+    config = {"mqtt": {"node_id": "testnode"}}
+    pub = MqttPublisher(MqttSettings.from_url(sys.argv[1], env={}, config=config))
     async def never():
         await asyncio.Future()
         yield
@@ -488,7 +491,7 @@ async def test_credentials_from_environment_log_in(auth_broker: Mosquitto) -> No
     settings = MqttSettings.from_url(
         auth_broker.url,
         env={"STREAMCHILL_MQTT_USERNAME": "chill", "STREAMCHILL_MQTT_PASSWORD": "s3cret"},
-        config={"node_id": NODE},
+        config={"mqtt": {"node_id": NODE}},
     )
     publisher = MqttPublisher(settings)
     async with Running(publisher, Feed()):
