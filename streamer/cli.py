@@ -11,6 +11,7 @@ from collections.abc import Sequence
 # lazily by name so ``streamchill --help`` never loads essentia or LiteRT.
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("streamer.analyze_cmd", "analyse files or URLs and print the verdict"),
+    "daemon": ("streamer.daemon_cmd", "run the local server: live analysis for the extension"),
 }
 
 

@@ -20,7 +20,7 @@ import asyncio
 import dataclasses
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,9 @@ KEEP_ENDED = 32
 
 _CLOSED = object()
 _DROPPED = object()
+_NUDGE = object()
+"""Wakes a consumer blocked on an empty queue after :meth:`Subscription.update` filled
+the backlog."""
 
 
 @dataclass
@@ -73,6 +76,9 @@ class Subscription(AsyncIterator[HubMessage]):
     """Also deliver :class:`StreamStart`/:class:`StreamEnd`, not only mood events."""
     dropped: bool = False
     closed: bool = False
+    on_drop: Callable[[], None] | None = None
+    """Called (once, on the loop) when the hub drops this subscriber, so a relay stuck in a
+    slow socket write can be told to give up; the iterator raises as well."""
     _queue: asyncio.Queue[Any] = field(init=False)
     _backlog: deque[HubMessage] = field(default_factory=deque)
     """Snapshot/replay messages, delivered before the queue; bounded by the replay rings."""
@@ -104,6 +110,8 @@ class Subscription(AsyncIterator[HubMessage]):
         """Change the filter; replay ``since`` as on subscribe (seq restarts at since+1)."""
         self.streams = streams
         self._backlog.extend(self.hub._snapshot(self, since, only=set(since)))
+        if self._backlog and self._queue.empty():
+            self._queue.put_nowait(_NUDGE)
 
     def __aiter__(self) -> Subscription:
         return self
@@ -118,8 +126,8 @@ class Subscription(AsyncIterator[HubMessage]):
                 raise StopAsyncIteration
             else:
                 item = await self._queue.get()
-            if item is _DROPPED:
-                continue  # loop top raises
+            if item is _DROPPED or item is _NUDGE:
+                continue  # loop top raises, or takes the backlog
             if item is _CLOSED:
                 raise StopAsyncIteration
             if not self.wants(item):
@@ -139,6 +147,8 @@ class Subscription(AsyncIterator[HubMessage]):
         except asyncio.QueueFull:
             self.dropped = True
             self._wake(_DROPPED)
+            if self.on_drop is not None:
+                self.on_drop()
             return False
         return True
 

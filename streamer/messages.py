@@ -61,8 +61,15 @@ def _int(data: dict[str, Any], key: str, code: str, *, required: bool = True) ->
     value = data.get(key)
     if value is None and not required:
         return None
+    return _as_int(value, code, key)
+
+
+def _as_int(value: Any, code: str, what: str) -> int:
+    # 48000.0 is an integer to JSON Schema (and to JavaScript); true is not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise MessageError(code, f"`{key}` must be an integer, got {_show(value)}")
+        raise MessageError(code, f"`{what}` must be an integer, got {_show(value)}")
     return value
 
 
@@ -237,11 +244,10 @@ class Subscribe:
         since = []
         for name, seq in raw_since.items():
             _stream_name(name, "bad_message", "since key")
-            if isinstance(seq, bool) or not isinstance(seq, int) or seq < -1:
-                raise MessageError(
-                    "bad_message", f"`since[{name}]` must be an integer >= -1, got {_show(seq)}"
-                )
-            since.append((name, seq))
+            value = _as_int(seq, "bad_message", f"since[{name}]")
+            if value < -1:
+                raise MessageError("bad_message", f"`since[{name}]` must be >= -1, got {value}")
+            since.append((name, value))
         return cls(streams=streams, since=tuple(sorted(since)))
 
 

@@ -232,3 +232,15 @@ async def test_ended_streams_kept_for_resume_are_bounded() -> None:
         hub.publish(mood(f"s{n}", 0))
         hub.publish(StreamEnd(stream=f"s{n}"))
     assert [hub.latest(f"s{n}") is not None for n in range(5)] == [False, False, False, True, True]
+
+
+async def test_update_wakes_a_consumer_that_is_already_waiting() -> None:
+    hub = EventHub()
+    for i in range(3):
+        hub.publish(mood("a", i))
+    sub = hub.subscribe({"b"})
+    waiter = asyncio.create_task(anext(sub))
+    await asyncio.sleep(0.01)
+    sub.update(frozenset({"a"}), {"a": 0})
+    first = await asyncio.wait_for(waiter, TIMEOUT_S)
+    assert isinstance(first, MoodEvent) and first.seq == 1

@@ -1,0 +1,172 @@
+"""Who may talk to the daemon: checked on the raw HTTP request, before any WebSocket handshake.
+
+Any web page can open a connection to ``ws://127.0.0.1``, so the rules are:
+
+1. ``Host`` must name the loopback (``localhost``, ``127.0.0.1``, ``[::1]``, any port) or a
+   host the user explicitly allowed; otherwise a page on ``evil.example`` that re-pointed its
+   DNS name at 127.0.0.1 (DNS rebinding) could read our answers.
+2. An ``Origin`` header, when present, must be an allow-listed extension origin
+   (``chrome-extension://<id>``). Browsers always send it on WebSocket upgrades and
+   cross-origin requests, and pages cannot forge it, so web pages and ``null`` are refused.
+3. Without an ``Origin`` (CLI tools, scripts), the token is required, as
+   ``Authorization: Bearer <token>`` or ``?token=<token>``; ``/healthz`` is exempt.
+
+The token is 256 random bits in ``<config dir>/token`` (mode 0600), compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from streamer.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXTENSION_ID = "cjpikdgbceefcbkpjabodpmgjgfbfjjp"
+DEFAULT_ORIGINS = (f"chrome-extension://{DEFAULT_EXTENSION_ID}",)
+"""The shipped extension; users add their own unpacked build's id in the config file."""
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+PUBLIC_PATHS = frozenset({"/healthz"})
+"""Paths that need no token (still subject to the Host and Origin rules)."""
+TOKEN_FILE = "token"
+
+
+def load_or_create_token(config_dir: Path) -> str:
+    """The daemon's token, created on first run (0600, in a 0700 directory)."""
+    path = config_dir / TOKEN_FILE
+    try:
+        config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_token(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the token file {path}: {exc.strerror}") from exc
+    token = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    log.info("created a new token in %s (show it with `streamchill token`)", path)
+    return token
+
+
+def read_token(config_dir: Path) -> str:
+    """The existing token, for clients; a clear error if the daemon never ran here."""
+    path = config_dir / TOKEN_FILE
+    if not path.exists():
+        raise ConfigError(f"no token at {path}: start `streamchill daemon` once to create it")
+    return _read_token(path)
+
+
+def _read_token(path: Path) -> str:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            # Another user could read it: tighten rather than refuse, and say so.
+            path.chmod(0o600)
+            log.warning("token file %s had mode %o; changed it to 600", path, mode)
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the token file {path}: {exc.strerror}") from exc
+    if len(token) < 16:
+        raise ConfigError(f"token file {path} holds no usable token; delete it to make a new one")
+    return token
+
+
+def host_is_allowed(host_header: str | None, extra_hosts: Iterable[str] = ()) -> bool:
+    """True if ``Host`` (with any port) is loopback or one of ``extra_hosts``."""
+    if not host_header:
+        return False
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0:
+            return False
+        name, rest = host[: end + 1], host[end + 1 :]
+    else:
+        name, _, port = host.partition(":")
+        rest = f":{port}" if port else ""
+    if rest and not (rest.startswith(":") and rest[1:].isdigit() and len(rest) <= 6):
+        return False
+    return name in LOOPBACK_HOSTS or name in {h.lower() for h in extra_hosts}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Outcome of :meth:`Gate.check`: allowed, or refused with an HTTP status and a reason."""
+
+    allowed: bool
+    status: int = 200
+    reason: str = ""
+    via: str = ""
+    """How an allowed request proved itself: ``origin``, ``token`` or ``public``."""
+
+
+class Gate:
+    """Applies the rules above to one request's path and headers."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        allowed_origins: Iterable[str] = DEFAULT_ORIGINS,
+        allowed_hosts: Iterable[str] = (),
+    ) -> None:
+        if len(token) < 16:
+            raise ConfigError("the token must be at least 16 characters")
+        self._token = token.encode()
+        self.allowed_origins = frozenset(o.strip().rstrip("/").lower() for o in allowed_origins)
+        self.allowed_hosts = frozenset(allowed_hosts)
+
+    def check(self, path: str, headers: Headers) -> Decision:
+        """Decide on a request given its target (path and query) and its headers."""
+        hosts = headers.get_all("Host")
+        if len(hosts) != 1 or not host_is_allowed(hosts[0], self.allowed_hosts):
+            return Decision(False, 403, f"Host {_short(hosts)} is not a loopback name")
+        origins = headers.get_all("Origin")
+        if origins:
+            origin = origins[0].strip().rstrip("/").lower()
+            if len(origins) == 1 and origin in self.allowed_origins:
+                return Decision(True, via="origin")
+            return Decision(False, 403, f"Origin {_short(origins)} is not an allowed extension")
+        url = urlsplit(path)
+        if url.path in PUBLIC_PATHS:
+            return Decision(True, via="public")
+        presented = _presented_token(headers, url.query)
+        if presented is None:
+            return Decision(False, 403, "missing token (Authorization: Bearer, or ?token=)")
+        if not hmac.compare_digest(presented.encode(), self._token):
+            return Decision(False, 403, "wrong token")
+        return Decision(True, via="token")
+
+
+class Headers(Protocol):
+    """What the gate needs of request headers (``websockets.datastructures.Headers`` fits)."""
+
+    def get_all(self, key: str) -> list[str]:
+        """Every value of header ``key``, in order (empty if absent)."""
+        ...
+
+
+def _presented_token(headers: Headers, query: str) -> str | None:
+    auth = headers.get_all("Authorization")
+    if len(auth) == 1:
+        scheme, _, value = auth[0].strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    values = parse_qs(query, keep_blank_values=True).get("token")
+    if values and len(values) == 1:
+        return values[0]
+    return None
+
+
+def _short(values: list[str]) -> str:
+    text = ", ".join(values) if values else "(none)"
+    return repr(text[:80])
