@@ -55,16 +55,35 @@ def calm_example() -> Path:
     return found[0]
 
 
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
+def run_daemon(tmp: Path, port: int = 0, token: str | None = None) -> Any:
+    """Context manager for a daemon on ``port`` (0: any); the stand-in when asked for."""
     if STANDIN:
-        with StandInDaemon() as d:
-            yield d
-        return
+        return StandInDaemon(port=port, **({"token": token} if token else {}))
     if not real_daemon_available():
         pytest.fail("`streamchill daemon` is not available (pip install -e . in /work/venv)")
-    with start_real_daemon(tmp_path / "daemon") as d:
+    return start_real_daemon(tmp, port=port)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    with run_daemon(tmp_path / "daemon") as d:
         yield d
+
+
+def configure(ctx: Any, port: int, calm_minutes: float = REMINDER_MINUTES) -> Any:
+    """Set the extension up through its own options page, as a user would; returns the page."""
+    options = ctx.new_page()
+    options.goto(f"{EXT_URL}/options.html")
+    options.wait_for_function("() => document.getElementById('daemonAddress').value !== ''")
+    options.fill("#daemonAddress", f"127.0.0.1:{port}")
+    options.fill("#allowedSites", "youtube.com\n127.0.0.1")
+    options.fill("#calmMinutes", str(calm_minutes))
+    options.uncheck("#qh-enabled")  # the test may run at night
+    options.fill("#minGapMinutes", "0")
+    options.fill("#dailyCap", "5")
+    options.click("#save")
+    options.wait_for_function("() => document.getElementById('saved').textContent === 'Saved.'")
+    return options
 
 
 def storage_get(page: Any, area: str, key: str) -> Any:
@@ -105,18 +124,7 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
     sw = ctx.service_workers[0] if ctx.service_workers else ctx.wait_for_event("serviceworker")
     assert sw.url.startswith(f"{EXT_URL}/"), sw.url
 
-    # Configure it through its own options page, as a user would.
-    options = ctx.new_page()
-    options.goto(f"{EXT_URL}/options.html")
-    options.wait_for_function("document.getElementById('daemonAddress').value !== ''")
-    options.fill("#daemonAddress", f"127.0.0.1:{daemon.port}")
-    options.fill("#allowedSites", "youtube.com\n127.0.0.1")
-    options.fill("#calmMinutes", str(REMINDER_MINUTES))
-    options.uncheck("#qh-enabled")  # the test may run at night
-    options.fill("#minGapMinutes", "0")
-    options.fill("#dailyCap", "5")
-    options.click("#save")
-    options.wait_for_function("document.getElementById('saved').textContent === 'Saved.'")
+    options = configure(ctx, daemon.port)
     settings = storage_get(options, "local", "settings")
     assert settings["daemonAddress"] == f"127.0.0.1:{daemon.port}"
     assert settings["reminders"]["calmMinutes"] == REMINDER_MINUTES
@@ -125,7 +133,7 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
     # The page plays the calm example; the content script taps its <audio>.
     page = ctx.new_page()
     page.goto(f"http://127.0.0.1:{http_port}/")
-    page.wait_for_function("!document.getElementById('player').paused", timeout=15_000)
+    page.wait_for_function("() => !document.getElementById('player').paused", timeout=15_000)
 
     # The daemon receives PCM: the stream is listed and its media time grows.
     first = wait_for(lambda: (s := our_stream(daemon)) and s["media_time_s"] > 1.0 and s,
@@ -142,12 +150,12 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
     popup = ctx.new_page()
     popup.set_viewport_size({"width": 340, "height": 400})
     popup.goto(f"{EXT_URL}/popup.html")
-    popup.wait_for_function("document.getElementById('state').dataset.state === 'calm'", timeout=150_000)
+    popup.wait_for_function("() => document.getElementById('state').dataset.state === 'calm'", timeout=150_000)
     assert popup.inner_text("#state") == "Calm"
     assert popup.inner_text("#source").startswith("Analysing: Calm example")
     assert popup.evaluate("chrome.action.getBadgeText({})") == "calm"
     assert popup.is_hidden("#no-daemon")
-    popup.wait_for_function("document.querySelectorAll('#timeline rect').length >= 3")
+    popup.wait_for_function("() => document.querySelectorAll('#timeline rect').length >= 3")
     prob = popup.inner_text("#calm-prob")
     assert prob.endswith("%") and int(prob.rstrip(" %")) >= 50, prob
     popup.wait_for_timeout(1500)  # let the timeline gather a few more points for the picture
@@ -176,3 +184,30 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
     stats = storage_get(breathe, "local", "stats")
     assert stats["sessions"] == 1 and stats["streakDays"] == 1
     assert 0.1 < stats["minutes"] < 0.2
+
+
+def test_extension_reconnects_after_daemon_restart(tmp_path: Path) -> None:
+    """Daemon gone: the popup says so with the command to run; daemon back: streaming resumes."""
+    from playwright.sync_api import sync_playwright
+
+    site = media_page(tmp_path / "site", calm_example())
+    with serve_directory(site) as http_port, sync_playwright() as pw:
+        ctx = launch_with_extension(pw, tmp_path / "profile")
+        try:
+            with run_daemon(tmp_path / "daemon") as first:
+                port, token = first.port, first.token
+                configure(ctx, port, calm_minutes=60)
+                page = ctx.new_page()
+                page.goto(f"http://127.0.0.1:{http_port}/")
+                wait_for(lambda: our_stream(first), timeout_s=45, what="the stream (first daemon)")
+            popup = ctx.new_page()
+            popup.goto(f"{EXT_URL}/popup.html")
+            popup.wait_for_selector("#no-daemon:not(.hidden)", timeout=20_000)
+            assert f"127.0.0.1:{port}" in popup.inner_text("#no-daemon")
+            assert f"streamchill daemon --port {port}" in popup.inner_text("#nd-command")
+            with run_daemon(tmp_path / "daemon", port=port, token=token) as second:
+                # backoff is capped at 10 s; the daemon itself needs a moment to start
+                wait_for(lambda: our_stream(second), timeout_s=40, what="the stream (restarted daemon)")
+                popup.wait_for_selector("#no-daemon", state="hidden", timeout=20_000)
+        finally:
+            ctx.close()

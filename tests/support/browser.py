@@ -69,15 +69,16 @@ def real_daemon_available() -> bool:
 
 
 @contextlib.contextmanager
-def start_real_daemon(tmp: Path, timeout_s: float = 60.0) -> Iterator[Daemon]:
-    """Run ``streamchill daemon --port 0`` and wait for its ready file ({port, token, pid})."""
+def start_real_daemon(tmp: Path, port: int = 0, timeout_s: float = 60.0) -> Iterator[Daemon]:
+    """Run ``streamchill daemon --port <port>`` and wait for its ready file ({port, token, pid})."""
     config_dir = tmp / "config"
     config_dir.mkdir(parents=True, exist_ok=True)
     ready = tmp / "ready.json"
+    ready.unlink(missing_ok=True)
     log_path = tmp / "daemon.log"
-    log = log_path.open("wb")
+    log = log_path.open("ab")
     proc = subprocess.Popen(
-        [str(STREAMCHILL), "daemon", "--port", "0", "--config-dir", str(config_dir),
+        [str(STREAMCHILL), "daemon", "--port", str(port), "--config-dir", str(config_dir),
          "--ready-file", str(ready)],
         stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
     )
