@@ -35,10 +35,13 @@ except ImportError:  # pragma: no cover - depends on how pytest imported us
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow,
               pytest.mark.timeout(420)]
 
-# TEMPORARY: `streamchill daemon` and models/examples/calm-*.ogg are still being written by
-# colleagues; until they land, only the stand-in run (STREAMCHILL_E2E_STANDIN=1) is possible.
-if os.environ.get("STREAMCHILL_E2E_STANDIN") != "1":
-    pytestmark.append(pytest.mark.skip(reason="real daemon / calm example not merged yet"))
+# TEMPORARY: today's analyzer calls the shipped calm example `neutral` (reason
+# `tone_or_noise`, its steady-tone gate), so the real daemon never says calm for it.
+# Remove this once `streamchill analyze models/examples/calm-*.ogg` says calm.
+CALM_PENDING = pytest.mark.skipif(
+    os.environ.get("STREAMCHILL_E2E_STANDIN") != "1",
+    reason="analyzer reports the calm example as neutral/tone_or_noise (steady-tone gate)",
+)
 
 STANDIN = os.environ.get("STREAMCHILL_E2E_STANDIN") == "1"
 EXT_URL = f"chrome-extension://{EXTENSION_ID}"
@@ -95,6 +98,7 @@ def our_stream(daemon: Daemon) -> dict[str, Any] | None:
     return next((s for s in streams if str(s["stream"]).startswith("tab-")), None)
 
 
+@CALM_PENDING
 def test_extension_end_to_end(tmp_path: Path, daemon: Daemon) -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium")
