@@ -154,7 +154,10 @@
       pending.teardown = graph.teardown;
     } catch (e) {
       if (tap === pending) tap = null;
-      send("tap-silent", { reason: `The page's player cannot be tapped (${e && e.name ? e.name : e}).` });
+      const why = e && e.name === "SecurityError"
+        ? "This page plays media from another site, which extensions may not listen to."
+        : `The page's player cannot be tapped (${e && e.name ? e.name : e}).`;
+      send("tap-silent", { reason: why, error: e && e.name ? e.name : String(e) });
       return;
     }
     silentRun = 0;

@@ -215,3 +215,31 @@ def test_extension_reconnects_after_daemon_restart(tmp_path: Path) -> None:
                 popup.wait_for_selector("#no-daemon", state="hidden", timeout=20_000)
         finally:
             ctx.close()
+
+
+def test_cross_origin_player_is_reported_not_streamed(tmp_path: Path) -> None:
+    """A cross-origin <audio> (no CORS) cannot be tapped: the extension says so, sends nothing."""
+    from playwright.sync_api import sync_playwright
+
+    media = tmp_path / "media"
+    media_page(media, calm_example())
+    site = tmp_path / "site"
+    site.mkdir()
+    with run_daemon(tmp_path / "daemon") as daemon, serve_directory(media) as media_port, \
+            serve_directory(site) as http_port, sync_playwright() as pw:
+        (site / "index.html").write_text(
+            "<!doctype html><title>Cross-origin player</title><audio id=player autoplay loop "
+            f'src="http://localhost:{media_port}/{calm_example().name}"></audio>')
+        ctx = launch_with_extension(pw, tmp_path / "profile")
+        try:
+            options = configure(ctx, daemon.port)
+            page = ctx.new_page()
+            page.goto(f"http://127.0.0.1:{http_port}/")
+            page.wait_for_function("() => !document.getElementById('player').paused", timeout=15_000)
+            silent = wait_for(lambda: (storage_get(options, "session", "live") or {}).get("silentTabs"),
+                              timeout_s=20, what="the silent-tap report")
+            (report,) = silent.values()
+            assert "another site" in report["reason"], report
+            assert our_stream(daemon) is None
+        finally:
+            ctx.close()
