@@ -152,7 +152,7 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
 
     # The popup (opened as a tab) shows calm; the toolbar badge says so too.
     popup = ctx.new_page()
-    popup.set_viewport_size({"width": 340, "height": 400})
+    popup.set_viewport_size({"width": 340, "height": 600})
     popup.goto(f"{EXT_URL}/popup.html")
     popup.wait_for_function("() => document.getElementById('state').dataset.state === 'calm'", timeout=150_000)
     assert popup.inner_text("#state") == "Calm"
