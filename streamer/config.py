@@ -46,6 +46,8 @@ class Settings:
     """Concurrent ingest streams; more get ``busy``."""
     max_subscribers: int = 64
     """Concurrent ``/v1/events`` subscribers; more get HTTP 503."""
+    subscriber_queue: int = 256
+    """Messages a ``/v1/events`` subscriber may fall behind before it is dropped."""
     max_frame_bytes: int = 256 * 1024
     """Largest WebSocket message accepted, in bytes; larger closes with 1009."""
     stream_queue_s: float = 10.0
@@ -184,6 +186,7 @@ def _validated(s: Settings) -> Settings:
         (0 <= s.port <= 65535, "port must be 0..65535"),
         (s.max_streams >= 1, "max_streams must be >= 1"),
         (s.max_subscribers >= 1, "max_subscribers must be >= 1"),
+        (1 <= s.subscriber_queue <= 65536, "subscriber_queue must be 1..65536"),
         (4096 <= s.max_frame_bytes <= 16 * 1024 * 1024, "max_frame_bytes must be 4 KiB..16 MiB"),
         (0.5 <= s.stream_queue_s <= 120, "stream_queue_s must be 0.5..120"),
         (1 <= s.analysis_threads <= 16, "analysis_threads must be 1..16"),

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from websockets.asyncio.server import ServerConnection
@@ -88,10 +88,14 @@ class AnalysisStream:
         stats: Stats,
         executor: Executor,
         max_queued: int,
+        max_feed: int,
     ) -> None:
         self.name = name
         self.max_queued = max_queued
         """Queue bound, in bytes (or samples for arrays): ``stream_queue_s`` of audio."""
+        self.max_feed = max_feed
+        """Audio handed to one ``feed`` call (about 1 s): a backlog is worked off in slices,
+        so streams sharing the worker take turns and events come out one hop at a time."""
         self._session = session
         self._hub = hub
         self._stats = stats
@@ -151,11 +155,15 @@ class AnalysisStream:
             self._hub.publish(StreamEnd(stream=self.name))
 
     def _take_all(self) -> bytes | np.ndarray:
-        items = list(self._queue)
-        self._queue.clear()
-        self._queued = 0
+        items: list[Any] = []
+        size = 0
+        while self._queue and (not items or size < self.max_feed):
+            item = self._queue.popleft()
+            items.append(item)
+            size += len(item) if isinstance(item, bytes) else item.size
+        self._queued -= size
         if isinstance(items[0], bytes):
-            return b"".join(items)  # type: ignore[arg-type]
+            return b"".join(items)
         return np.concatenate(items)
 
     def _publish(self, events: list[MoodEvent]) -> None:
@@ -231,6 +239,7 @@ class IngestConnection:
             stats=ctx.stats,
             executor=ctx.executor,
             max_queued=int(hello.bytes_per_second * ctx.stream_queue_s),
+            max_feed=hello.bytes_per_second,
         )
         self._frame_bytes = hello.channels * hello.sample_format.bytes_per_sample
         self._f32 = hello.sample_format is SampleFormat.F32LE

@@ -13,6 +13,7 @@ import http
 import json
 import logging
 import re
+import socket
 from collections.abc import Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
@@ -47,6 +48,12 @@ log = logging.getLogger(__name__)
 VIDEO_ID = re.compile(r"/([A-Za-z0-9_-]{11})")
 """The seed service's ``GET /<video_id>`` (a YouTube id)."""
 WS_PATHS = frozenset({"/v1/audio", "/v1/events"})
+EVENTS_SNDBUF = 32 * 1024
+"""Kernel send buffer of a subscriber socket, in bytes (~60 events). Without it Linux lets
+it grow to megabytes, and a subscriber that stopped reading would take minutes to fill
+it before its hub queue ever noticed; with it, a stuck client is dropped within seconds."""
+WRITE_LIMIT = 16 * 1024
+"""websockets' user-space write buffer per connection, in bytes, before ``send`` waits."""
 
 
 def server_version() -> str:
@@ -106,6 +113,7 @@ class DaemonServer:
             compression=None,  # audio does not compress; deflate would only cost CPU
             max_size=self.settings.max_frame_bytes,
             max_queue=16,
+            write_limit=WRITE_LIMIT,
             open_timeout=10,
             close_timeout=2,
             ping_interval=20,
@@ -187,7 +195,10 @@ class DaemonServer:
             await ws.send(to_json(ErrorMessage.from_exception(exc)))
             await ws.close(1008, exc.code)
             return
-        sub = self.hub.subscribe(streams, since=since)
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, EVENTS_SNDBUF)
+        sub = self.hub.subscribe(streams, since=since, maxsize=self.settings.subscriber_queue)
         dropped = asyncio.Event()
         sub.on_drop = dropped.set
         peer = _peer(ws)
