@@ -37,8 +37,14 @@ class AnalyzerConfig:
     """Distance (in units of the segment's own spread) that counts as a change of music."""
     novelty_recent_s: float = 1.5
     novelty_min_segment_s: float = 4.0
-    steady_spread_db: float = 0.6
-    """Mean temporal spread of log-mel bands below which audio is a steady tone, hum or noise."""
+    tone_spread: float = 0.03
+    """Mean temporal std of the log-mel bands over 3 s below which audio is a steady tone or
+    hum (music, even a drone, measured >= 0.08 on the devset; a sine measures 0)."""
+    noise_autocorr: float = 0.12
+    noise_block_spread: float = 0.065
+    """Noise: bands with no temporal structure (median lag-64 ms autocorrelation below
+    ``noise_autocorr``) whose 0.5 s block means barely move (below ``noise_block_spread``).
+    Music: autocorrelation 0.4+ (calm) or block spread 0.07+ (harsh aggressive)."""
 
     def __post_init__(self) -> None:
         if self.hop_s <= 0 or self.window_s < 3.0 or self.patch_interval_s <= 0:

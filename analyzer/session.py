@@ -156,7 +156,8 @@ class Session:
         events = self._consume(self._resampler.process(np.zeros(0, np.float32), last=True))
         tail = self._mel.flush()
         self._accept_frames(tail)
-        if self._samples > self._next_hop_sample - self._hop_samples or not events:
+        last_time = self.last_event.media_time_s if self.last_event else -1.0
+        if self.media_time_s > last_time:  # audio arrived since the last event
             event = self._hop()
             if event is not None:
                 events.append(event)
@@ -209,7 +210,8 @@ class Session:
         if not self._patches and self.last_event is None:
             return None  # nothing to say before the first patch
         silent = self._is_silent()
-        steady = not silent and self._is_steady()
+        steady_kind = None if silent else self._steady_kind()
+        steady = steady_kind is not None
         seg = self._segment_patches()
         bundle = self._models
         calm_logits = np.array([p.calm_logit for p in seg])
@@ -229,7 +231,7 @@ class Session:
         state = self._machine.update(obs)
         reason = None
         if state is MoodState.NEUTRAL and steady:
-            reason = "tone_or_noise"
+            reason = steady_kind
         elif fresh:
             reason = "music_change"
         seg_start_s = seg[0].start_s if seg else self.media_time_s
@@ -321,13 +323,30 @@ class Session:
         span = self._power_ring.last(int(c.silence_span_s * FRAMES_PER_S))
         return len(span) == 0 or float(level_db(float(span.max()))) < c.silence_db
 
-    def _is_steady(self) -> bool:
-        """A steady tone, hum or plain noise: log-mel bands that barely move over 3 s."""
+    def _steady_kind(self) -> str | None:
+        """``steady_tone`` (sine, hum), ``noise`` (white/pink/brown), or None for anything else.
+
+        Three cheap statistics of the last 3 s of log-mel frames: a tone does not move at
+        all; noise moves frame to frame but with no temporal structure and no change of
+        its 0.5 s average. Thresholds and their devset margins are in AnalyzerConfig.
+        """
+        c = self.config
         frames = self._mel_ring.last(PATCH_FRAMES)
-        if len(frames) < PATCH_FRAMES // 2:
-            return False
-        spread = float(frames.std(axis=0).mean())
-        return spread < self.config.steady_spread_db
+        if len(frames) < PATCH_FRAMES:
+            return None
+        centred = frames - frames.mean(axis=0)
+        spread = centred.std(axis=0) + 1e-6
+        if float(spread.mean()) < c.tone_spread:
+            return "steady_tone"
+        lag = 4
+        autocorr = (centred[lag:] * centred[:-lag]).mean(axis=0) / spread**2
+        blocks = frames[: 6 * 31].reshape(6, 31, N_MELS).mean(axis=1)
+        if (
+            float(np.median(autocorr)) < c.noise_autocorr
+            and float(blocks.std(axis=0).mean()) < c.noise_block_spread
+        ):
+            return "noise"
+        return None
 
     def _features(self) -> WindowFeatures:
         c = self.config

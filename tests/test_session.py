@@ -1,0 +1,154 @@
+"""The streaming engine: one event per hop, the same events whatever the chunking, a state
+that follows the music within seconds and never calls silence, tones or noise calm."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from analyzer.config import AnalyzerConfig
+from analyzer.errors import AudioFormatError
+from analyzer.events import MoodEvent, MoodState
+from analyzer.session import Session
+from tests.support.signals import mains_hum, pink_noise, sine, white_noise
+
+SCHEMA = json.loads(
+    (Path(__file__).parents[1] / "analyzer" / "schema" / "events.schema.json").read_text()
+)
+
+
+def run_session(
+    x: np.ndarray, chunk: int | None = None, rate: int = 16_000, **kw: object
+) -> list[MoodEvent]:
+    channels = 1 if x.ndim == 1 else x.shape[1]
+    s = Session("test", sample_rate_hz=rate, channels=channels, **kw)  # type: ignore[arg-type]
+    step = chunk or len(x)
+    events: list[MoodEvent] = []
+    for i in range(0, len(x), step):
+        events += s.feed(x[i : i + step])
+    return events + s.finish()
+
+
+def states(events: list[MoodEvent]) -> list[MoodState]:
+    return [e.state for e in events]
+
+
+def test_one_event_per_hop_from_the_first_patch_on() -> None:
+    events = run_session(white_noise(12.0) * 0.1)
+    assert events[0].media_time_s <= 3.5, "first estimate after at most 3.5 s of audio"
+    assert events[0].warming_up
+    assert [e.seq for e in events] == list(range(len(events)))
+    times = [e.media_time_s for e in events]
+    assert all(b > a for a, b in itertools.pairwise(times))
+    assert np.allclose(np.diff(times[:-1]), 1.0)
+
+
+def test_events_validate_against_the_schema_and_round_trip(examples_16k: dict) -> None:
+    for event in run_session(examples_16k["calm"][: 16_000 * 8]):
+        jsonschema.validate(event.to_dict(), SCHEMA)
+        assert MoodEvent.from_json(event.to_json()).to_dict() == event.to_dict()
+
+
+@pytest.mark.parametrize("chunk", [160, 441, 4_410, 48_000])
+def test_same_events_whatever_the_chunking(examples_16k: dict, chunk: int) -> None:
+    x = np.concatenate(
+        [examples_16k["calm"][: 16_000 * 8], examples_16k["aggressive"][: 16_000 * 8]]
+    )
+    whole = run_session(x)
+    chunked = run_session(x, chunk=chunk)
+    assert len(whole) == len(chunked)
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.state == b.state and a.seq == b.seq
+        assert a.media_time_s == pytest.approx(b.media_time_s)
+        assert a.calm_probability == pytest.approx(b.calm_probability, abs=1e-4)
+        assert a.features.bpm == pytest.approx(b.features.bpm, abs=1e-3)
+
+
+def test_any_rate_and_channel_count_gives_the_same_judgement(decoded_examples: dict) -> None:
+    samples, rate = decoded_examples["aggressive"]
+    stereo = np.repeat(samples[:, :1], 2, axis=1)
+    as_int16 = (stereo * 32767).astype(np.int16)
+    a = run_session(samples[:, 0], rate=rate)
+    b = run_session(as_int16, chunk=rate // 50, rate=rate)
+    assert states(a)[-1] == states(b)[-1] == MoodState.AGGRESSIVE
+
+
+def test_pcm_bytes_with_declared_format(decoded_examples: dict) -> None:
+    samples, rate = decoded_examples["calm"]
+    pcm = (samples[:, :1] * 32767).astype("<i2").tobytes()
+    s = Session("bytes", sample_rate_hz=rate, channels=1, sample_format="s16le")
+    events = []
+    for i in range(0, len(pcm), 1001):  # odd sizes: frames split mid-sample
+        events += s.feed(pcm[i : i + 1001])
+    events += s.finish()
+    assert events[-1].state is MoodState.CALM
+
+
+def test_shipped_examples_get_their_names(examples_16k: dict) -> None:
+    assert states(run_session(examples_16k["calm"]))[-1] is MoodState.CALM
+    assert states(run_session(examples_16k["aggressive"]))[-1] is MoodState.AGGRESSIVE
+
+
+def test_silence_is_silence_and_never_calm() -> None:
+    events = run_session(np.zeros(16_000 * 10, np.float32))
+    assert set(states(events)) == {MoodState.SILENCE}
+    quiet = run_session(white_noise(10.0) * 1e-4)
+    assert set(states(quiet)) == {MoodState.SILENCE}
+
+
+def test_music_then_pause_goes_silent_within_two_seconds(examples_16k: dict) -> None:
+    x = np.concatenate([examples_16k["calm"][: 16_000 * 10], np.zeros(16_000 * 6, np.float32)])
+    events = run_session(x)
+    silent_at = next(e.media_time_s for e in events if e.state is MoodState.SILENCE)
+    assert 10.0 < silent_at <= 12.0
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [sine(440, 12), sine(1000, 12, amp=0.1), mains_hum(12), white_noise(12), pink_noise(12)],
+    ids=["sine440", "sine1k-quiet", "hum", "white-noise", "pink-noise"],
+)
+def test_tones_hum_and_noise_are_never_calm(signal: np.ndarray) -> None:
+    events = run_session(signal)
+    assert MoodState.CALM not in states(events)
+    assert events[-1].state is MoodState.NEUTRAL
+    assert events[-1].reason in {"steady_tone", "noise"}
+
+
+def switch_times(events: list[MoodEvent], after_s: float, to: MoodState) -> float:
+    return next(e.media_time_s for e in events if e.media_time_s > after_s and e.state is to)
+
+
+def test_state_follows_a_hard_switch_within_five_seconds_and_back(examples_16k: dict) -> None:
+    calm, aggr = examples_16k["calm"][: 16_000 * 18], examples_16k["aggressive"][: 16_000 * 18]
+    x = np.concatenate([calm, aggr, calm])
+    events = run_session(x)
+    t1, t2 = 18.0, 36.0
+    assert switch_times(events, t1, MoodState.AGGRESSIVE) - t1 <= 5.0
+    assert switch_times(events, t2, MoodState.CALM) - t2 <= 5.0
+    # No flicker inside the steady parts (after the first settled estimate).
+    steady_calm = [e.state for e in events if 6.0 <= e.media_time_s <= t1]
+    steady_aggr = [e.state for e in events if t1 + 5.0 <= e.media_time_s <= t2]
+    assert set(steady_calm) == {MoodState.CALM}
+    assert set(steady_aggr) == {MoodState.AGGRESSIVE}
+    assert sum(e.changed for e in events) == 2 + 1  # warming up -> calm, then two switches
+
+
+def test_bad_arrays_are_refused_with_a_clear_error() -> None:
+    s = Session("bad", sample_rate_hz=16_000, channels=2)
+    with pytest.raises(AudioFormatError, match="2 channel"):
+        s.feed(np.zeros((100, 3), np.float32))
+    with pytest.raises(AudioFormatError, match="dtype"):
+        s.feed(np.zeros((100, 2), np.int64))
+
+
+def test_window_and_hop_are_configurable() -> None:
+    config = AnalyzerConfig(hop_s=0.5, window_s=10.0)
+    events = run_session(white_noise(8.0) * 0.1, config=config)
+    assert np.allclose(np.diff([e.media_time_s for e in events[:-1]]), 0.5)
+    assert all(e.media_time_s - e.window_start_s <= 10.0 + 1e-6 for e in events)
