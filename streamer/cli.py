@@ -12,6 +12,8 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("streamer.analyze_cmd", "analyse files or URLs and print the verdict"),
     "daemon": ("streamer.daemon_cmd", "run the local server: live analysis for the extension"),
+    "devices": ("streamer.devices_cmd", "list audio inputs; mark the system-output monitor"),
+    "token": ("streamer.token_cmd", "print the daemon's token (for the extension and scripts)"),
 }
 
 

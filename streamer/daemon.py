@@ -93,7 +93,7 @@ class Daemon:
         if s.capture:
             from streamer.capture import CaptureLoop
 
-            capture = CaptureLoop(s, server=self.server)
+            capture = CaptureLoop(s.capture, server=self.server, name=s.capture_stream)
             tasks.append(asyncio.create_task(capture.run(), name="capture"))
         if self.on_ready is not None:
             self.on_ready(self.server.port, token)

@@ -77,6 +77,7 @@ class RunningDaemon:
 
 def start_daemon(workdir: Path, *args: str, env: Mapping[str, str] | None = None) -> RunningDaemon:
     """Start ``streamchill daemon --port 0`` and wait for its ready file."""
+    workdir.mkdir(parents=True, exist_ok=True)
     config_dir = workdir / "config"
     ready = workdir / "ready.json"
     log_path = workdir / "daemon.log"
