@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("streamer.analyze_cmd", "analyse files or URLs and print the verdict"),
     "daemon": ("streamer.daemon_cmd", "run the local server: live analysis for the extension"),
     "devices": ("streamer.devices_cmd", "list audio inputs; mark the system-output monitor"),
+    "listen": ("streamer.listen_cmd", "print live events from the daemon (debug client)"),
     "token": ("streamer.token_cmd", "print the daemon's token (for the extension and scripts)"),
 }
 

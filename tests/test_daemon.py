@@ -270,3 +270,32 @@ async def test_streams_endpoint_lists_live_streams(
         assert info["state"] in {"warming_up", "calm", "neutral", "aggressive", "silence",
                                  "speech"}  # fmt: skip
         await asyncio.wait_for(sender, 120)
+
+
+async def test_listen_prints_every_event_as_json_lines_and_survives_a_daemon_restart(
+    daemon: RunningDaemon, calm_clip: tuple[np.ndarray, int], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "streamer", "listen", "--streams", "tab-L",
+               "--url", f"ws://127.0.0.1:{daemon.port}",
+               "--config-dir", str(daemon.config_dir)]  # fmt: skip
+    listen = await asyncio.create_subprocess_exec(
+        *command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        welcome = json.loads(await asyncio.wait_for(listen.stdout.readline(), T))  # type: ignore[union-attr]
+        assert welcome["type"] == "welcome"
+        await send_clip(daemon, "tab-L", calm_clip)
+        lines = []
+        while not lines or lines[-1]["type"] != "stream_end":
+            lines.append(json.loads(await asyncio.wait_for(listen.stdout.readline(), T)))  # type: ignore[union-attr]
+        seqs = [m["seq"] for m in lines if m["type"] == "mood"]
+        assert seqs == list(range(len(seqs))) and len(seqs) >= 10
+        daemon.stop()
+        note = await asyncio.wait_for(listen.stderr.readline(), T)  # type: ignore[union-attr]
+        assert b"reconnecting" in note and listen.returncode is None
+    finally:
+        listen.terminate()
+        await asyncio.wait_for(listen.wait(), T)
