@@ -21,27 +21,26 @@ from typing import Any
 
 import pytest
 
-try:  # tests/ is a rootdir-relative namespace, or a package once someone adds __init__.py
-    from support.browser import (
-        CHROMIUM, EXTENSION_ID, REPO, Daemon, StandInDaemon, launch_with_extension, media_page,
-        real_daemon_available, serve_directory, start_real_daemon, wait_for,
-    )
-except ImportError:  # pragma: no cover - depends on how pytest imported us
-    from tests.support.browser import (  # type: ignore[no-redef]
-        CHROMIUM, EXTENSION_ID, REPO, Daemon, StandInDaemon, launch_with_extension, media_page,
-        real_daemon_available, serve_directory, start_real_daemon, wait_for,
-    )
-
-pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow,
-              pytest.mark.timeout(420)]
-
-# TEMPORARY: today's analyzer calls the shipped calm example `neutral` (reason
-# `tone_or_noise`, its steady-tone gate), so the real daemon never says calm for it.
-# Remove this once `streamchill analyze models/examples/calm-*.ogg` says calm.
-CALM_PENDING = pytest.mark.skipif(
-    os.environ.get("STREAMCHILL_E2E_STANDIN") != "1",
-    reason="analyzer reports the calm example as neutral/tone_or_noise (steady-tone gate)",
+from tests.support.browser import (
+    CHROMIUM,
+    EXTENSION_ID,
+    REPO,
+    Daemon,
+    StandInDaemon,
+    launch_with_extension,
+    media_page,
+    real_daemon_available,
+    serve_directory,
+    start_real_daemon,
+    wait_for,
 )
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(420),
+]
 
 STANDIN = os.environ.get("STREAMCHILL_E2E_STANDIN") == "1"
 EXT_URL = f"chrome-extension://{EXTENSION_ID}"
@@ -61,7 +60,10 @@ def calm_example() -> Path:
 def run_daemon(tmp: Path, port: int = 0, token: str | None = None) -> Any:
     """Context manager for a daemon on ``port`` (0: any); the stand-in when asked for."""
     if STANDIN:
-        return StandInDaemon(port=port, **({"token": token} if token else {}))
+        standin = StandInDaemon(port=port)
+        if token:
+            standin.token = token
+        return standin
     if not real_daemon_available():
         pytest.fail("`streamchill daemon` is not available (pip install -e . in /work/venv)")
     return start_real_daemon(tmp, port=port)
@@ -98,7 +100,6 @@ def our_stream(daemon: Daemon) -> dict[str, Any] | None:
     return next((s for s in streams if str(s["stream"]).startswith("tab-")), None)
 
 
-@CALM_PENDING
 def test_extension_end_to_end(tmp_path: Path, daemon: Daemon) -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium")
@@ -140,11 +141,19 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
     page.wait_for_function("() => !document.getElementById('player').paused", timeout=15_000)
 
     # The daemon receives PCM: the stream is listed and its media time grows.
-    first = wait_for(lambda: (s := our_stream(daemon)) and s["media_time_s"] > 1.0 and s,
-                     timeout_s=45, what="the extension's stream in /v1/streams")
+    first = wait_for(
+        lambda: (s := our_stream(daemon)) and s["media_time_s"] > 1.0 and s,
+        timeout_s=45,
+        what="the extension's stream in /v1/streams",
+    )
     t1 = time.monotonic()
-    later = wait_for(lambda: (s := our_stream(daemon)) and s["media_time_s"] >= first["media_time_s"] + 2.0 and s,
-                     timeout_s=30, what="media_time_s to grow")
+    later = wait_for(
+        lambda: (
+            (s := our_stream(daemon)) and s["media_time_s"] >= first["media_time_s"] + 2.0 and s
+        ),
+        timeout_s=30,
+        what="media_time_s to grow",
+    )
     elapsed = time.monotonic() - t1
     grown = later["media_time_s"] - first["media_time_s"]
     # Real time in, real time out (16 kHz after the extension's own downsampling).
@@ -154,7 +163,9 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
     popup = ctx.new_page()
     popup.set_viewport_size({"width": 340, "height": 600})
     popup.goto(f"{EXT_URL}/popup.html")
-    popup.wait_for_function("() => document.getElementById('state').dataset.state === 'calm'", timeout=150_000)
+    popup.wait_for_function(
+        "() => document.getElementById('state').dataset.state === 'calm'", timeout=150_000
+    )
     assert popup.inner_text("#state") == "Calm"
     assert popup.inner_text("#source").startswith("Analysing: Calm example")
     assert popup.evaluate("chrome.action.getBadgeText({})") == "calm"
@@ -162,13 +173,14 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
     popup.wait_for_function("() => document.querySelectorAll('#timeline rect').length >= 3")
     prob = popup.inner_text("#calm-prob")
     assert prob.endswith("%") and int(prob.rstrip(" %")) >= 50, prob
-    popup.wait_for_timeout(1500)  # let the timeline gather a few more points for the picture
-    popup.locator("main").screenshot(path=str(shots / "screenshot-popup.png"))
 
     # After REMINDER_MINUTES of calm, a breathing break is offered (a notification only).
     pages_before = len(ctx.pages)
-    log = wait_for(lambda: storage_get(popup, "local", "reminderLog"),
-                   timeout_s=REMINDER_MINUTES * 60 + 60, what="a reminder offer")
+    log = wait_for(
+        lambda: storage_get(popup, "local", "reminderLog"),
+        timeout_s=REMINDER_MINUTES * 60 + 60,
+        what="a reminder offer",
+    )
     assert log[0]["notificationId"] == "streamchill-breathe"
     assert log[0]["error"] is None, log[0]
     assert len(ctx.pages) == pages_before  # never a tab or window opened by itself
@@ -188,6 +200,11 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
     stats = storage_get(breathe, "local", "stats")
     assert stats["sessions"] == 1 and stats["streakDays"] == 1
     assert 0.1 < stats["minutes"] < 0.2
+
+    # By now the timeline holds over half a minute of calm: the picture for the README.
+    popup.bring_to_front()
+    assert popup.inner_text("#state") == "Calm"
+    popup.locator("main").screenshot(path=str(shots / "screenshot-popup.png"))
 
 
 def test_extension_reconnects_after_daemon_restart(tmp_path: Path) -> None:
@@ -211,7 +228,9 @@ def test_extension_reconnects_after_daemon_restart(tmp_path: Path) -> None:
             assert f"streamchill daemon --port {port}" in popup.inner_text("#nd-command")
             with run_daemon(tmp_path / "daemon", port=port, token=token) as second:
                 # backoff is capped at 10 s; the daemon itself needs a moment to start
-                wait_for(lambda: our_stream(second), timeout_s=40, what="the stream (restarted daemon)")
+                wait_for(
+                    lambda: our_stream(second), timeout_s=40, what="the stream (restarted daemon)"
+                )
                 popup.wait_for_selector("#no-daemon", state="hidden", timeout=20_000)
         finally:
             ctx.close()
@@ -225,19 +244,29 @@ def test_cross_origin_player_is_reported_not_streamed(tmp_path: Path) -> None:
     media_page(media, calm_example())
     site = tmp_path / "site"
     site.mkdir()
-    with run_daemon(tmp_path / "daemon") as daemon, serve_directory(media) as media_port, \
-            serve_directory(site) as http_port, sync_playwright() as pw:
+    with (
+        run_daemon(tmp_path / "daemon") as daemon,
+        serve_directory(media) as media_port,
+        serve_directory(site) as http_port,
+        sync_playwright() as pw,
+    ):
         (site / "index.html").write_text(
             "<!doctype html><title>Cross-origin player</title><audio id=player autoplay loop "
-            f'src="http://localhost:{media_port}/{calm_example().name}"></audio>')
+            f'src="http://localhost:{media_port}/{calm_example().name}"></audio>'
+        )
         ctx = launch_with_extension(pw, tmp_path / "profile")
         try:
             options = configure(ctx, daemon.port)
             page = ctx.new_page()
             page.goto(f"http://127.0.0.1:{http_port}/")
-            page.wait_for_function("() => !document.getElementById('player').paused", timeout=15_000)
-            silent = wait_for(lambda: (storage_get(options, "session", "live") or {}).get("silentTabs"),
-                              timeout_s=20, what="the silent-tap report")
+            page.wait_for_function(
+                "() => !document.getElementById('player').paused", timeout=15_000
+            )
+            silent = wait_for(
+                lambda: (storage_get(options, "session", "live") or {}).get("silentTabs"),
+                timeout_s=20,
+                what="the silent-tap report",
+            )
             (report,) = silent.values()
             assert "another site" in report["reason"], report
             assert our_stream(daemon) is None

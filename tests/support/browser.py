@@ -78,9 +78,19 @@ def start_real_daemon(tmp: Path, port: int = 0, timeout_s: float = 60.0) -> Iter
     log_path = tmp / "daemon.log"
     log = log_path.open("ab")
     proc = subprocess.Popen(
-        [str(STREAMCHILL), "daemon", "--port", str(port), "--config-dir", str(config_dir),
-         "--ready-file", str(ready)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
+        [
+            str(STREAMCHILL),
+            "daemon",
+            "--port",
+            str(port),
+            "--config-dir",
+            str(config_dir),
+            "--ready-file",
+            str(ready),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp,
     )
     try:
         deadline = time.monotonic() + timeout_s
@@ -121,7 +131,7 @@ def serve_directory(root: Path) -> Iterator[int]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -131,7 +141,8 @@ def media_page(root: Path, audio: Path) -> Path:
     shutil.copy(audio, root / audio.name)
     (root / "index.html").write_text(
         "<!doctype html><meta charset=utf-8><title>Calm example</title>"
-        f'<h1>Calm example</h1><audio id="player" src="{audio.name}" controls autoplay loop></audio>'
+        "<h1>Calm example</h1>"
+        f'<audio id="player" src="{audio.name}" controls autoplay loop></audio>'
         "<script>const a=document.getElementById('player');"
         "a.play().catch(()=>document.addEventListener('click',()=>a.play(),{once:true}));</script>"
     )
@@ -141,15 +152,22 @@ def media_page(root: Path, audio: Path) -> Path:
 def chromium_args(ext: Path) -> list[str]:
     """Flags for Debian's Chromium: new headless (extensions need it), no network chatter."""
     return [
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--disable-extensions-except={ext}", f"--load-extension={ext}",
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--disable-extensions-except={ext}",
+        f"--load-extension={ext}",
         "--autoplay-policy=no-user-gesture-required",
     ]
 
 
 def launch_with_extension(playwright: Any, user_data_dir: Path, ext: Path = EXTENSION_DIR) -> Any:
-    """A persistent Chromium context with the unpacked extension loaded (never a downloaded browser)."""
+    """A persistent Chromium context with the unpacked extension (never a downloaded browser)."""
     return playwright.chromium.launch_persistent_context(
         str(user_data_dir),
         executable_path=CHROMIUM,
@@ -169,7 +187,7 @@ def wait_for(predicate: Any, timeout_s: float, interval_s: float = 0.25, what: s
             value = predicate()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - keep polling, report the last one
+        except Exception as exc:
             last_exc = exc
         time.sleep(interval_s)
     raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}: {last_exc!r}")
@@ -231,15 +249,20 @@ class StandInDaemon:
 
         def reply(status: int, body: Any) -> Response:
             data = json.dumps(body).encode()
-            return Response(status, "OK" if status == 200 else "Forbidden",
-                            Headers({"Content-Type": "application/json",
-                                     "Content-Length": str(len(data))}), data)
+            return Response(
+                status,
+                "OK" if status == 200 else "Forbidden",
+                Headers({"Content-Type": "application/json", "Content-Length": str(len(data))}),
+                data,
+            )
 
         def process_request(conn: Any, request: Any) -> Response | None:
             origin = request.headers.get("Origin")
             path = request.path.split("?")[0]
-            token_ok = (request.headers.get("Authorization") == f"Bearer {self.token}"
-                        or f"token={self.token}" in request.path)
+            token_ok = (
+                request.headers.get("Authorization") == f"Bearer {self.token}"
+                or f"token={self.token}" in request.path
+            )
             if path == "/healthz":
                 return reply(200, {"status": "ok", "version": "standin", "uptime_s": 0})
             if origin is not None and origin not in self.allowed_origins:
@@ -247,10 +270,23 @@ class StandInDaemon:
             if origin is None and not token_ok:
                 return reply(403, {"error": "token"})
             if path == "/v1/streams":
-                return reply(200, {"streams": [
-                    {"stream": s.name, "state": "calm", "calm_probability": 0.9,
-                     "media_time_s": s.media_time_s, "title": s.title, "url": s.url,
-                     "source": "extension"} for s in self.streams.values()]})
+                return reply(
+                    200,
+                    {
+                        "streams": [
+                            {
+                                "stream": s.name,
+                                "state": "calm",
+                                "calm_probability": 0.9,
+                                "media_time_s": s.media_time_s,
+                                "title": s.title,
+                                "url": s.url,
+                                "source": "extension",
+                            }
+                            for s in self.streams.values()
+                        ]
+                    },
+                )
             if path in ("/v1/audio", "/v1/events"):
                 return None
             return reply(404, {"error": "not found"})
@@ -262,7 +298,9 @@ class StandInDaemon:
             else:
                 await self._audio(ws)
 
-        async with serve(handler, "127.0.0.1", self.port, process_request=process_request) as server:
+        async with serve(
+            handler, "127.0.0.1", self.port, process_request=process_request
+        ) as server:
             self.port = next(iter(server.sockets)).getsockname()[1]
             self._started.set()
             ticker = asyncio.create_task(self._tick())
@@ -272,13 +310,18 @@ class StandInDaemon:
     async def _audio(self, ws: Any) -> None:
         hello = json.loads(await ws.recv())
         width = 2 if hello["sample_format"] == "s16le" else 4
-        s = _Stream(hello["stream"], hello["sample_rate_hz"],
-                    hello["sample_rate_hz"] * hello["channels"] * width,
-                    title=hello.get("title") or "", url=hello.get("url") or "")
+        s = _Stream(
+            hello["stream"],
+            hello["sample_rate_hz"],
+            hello["sample_rate_hz"] * hello["channels"] * width,
+            title=hello.get("title") or "",
+            url=hello.get("url") or "",
+        )
         self.streams[s.name] = s
         await ws.send(json.dumps({"type": "ready", "v": 1, "stream": s.name}))
-        await self._broadcast({"type": "stream_start", "v": 1, "stream": s.name,
-                               "title": s.title, "url": s.url})
+        await self._broadcast(
+            {"type": "stream_start", "v": 1, "stream": s.name, "title": s.title, "url": s.url}
+        )
         try:
             async for msg in ws:
                 if isinstance(msg, bytes):
@@ -287,12 +330,21 @@ class StandInDaemon:
                     break
         finally:
             self.streams.pop(s.name, None)
-            await self._broadcast({"type": "stream_end", "v": 1, "stream": s.name,
-                                   "last_seq": s.seq})
+            await self._broadcast(
+                {"type": "stream_end", "v": 1, "stream": s.name, "last_seq": s.seq}
+            )
 
     async def _events(self, ws: Any) -> None:
-        await ws.send(json.dumps({"type": "welcome", "v": 1, "server": "streamchill/standin",
-                                  "streams": list(self.streams)}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "welcome",
+                    "v": 1,
+                    "server": "streamchill/standin",
+                    "streams": list(self.streams),
+                }
+            )
+        )
         self._subs.add(ws)
         try:
             async for _ in ws:
@@ -312,13 +364,29 @@ class StandInDaemon:
             for s in list(self.streams.values()):
                 t = s.media_time_s
                 warming = t < 3.0
-                await self._broadcast({
-                    "type": "mood", "v": 1, "stream": s.name, "seq": s.seq,
-                    "media_time_s": t, "window_start_s": max(0.0, t - 30), "window_end_s": t,
-                    "state": "warming_up" if warming else "calm", "changed": s.seq == 0,
-                    "warming_up": warming, "calm_probability": 0.88, "speech_probability": 0.02,
-                    "features": {"danceability": 0.9, "bpm": 72.0, "avg_db_deviation": 3.1,
-                                 "loudness_db": -22.0},
-                    "top_tags": [["ambient", 0.6]], "reason": None, "model_version": "standin",
-                })
+                await self._broadcast(
+                    {
+                        "type": "mood",
+                        "v": 1,
+                        "stream": s.name,
+                        "seq": s.seq,
+                        "media_time_s": t,
+                        "window_start_s": max(0.0, t - 30),
+                        "window_end_s": t,
+                        "state": "warming_up" if warming else "calm",
+                        "changed": s.seq == 0,
+                        "warming_up": warming,
+                        "calm_probability": 0.88,
+                        "speech_probability": 0.02,
+                        "features": {
+                            "danceability": 0.9,
+                            "bpm": 72.0,
+                            "avg_db_deviation": 3.1,
+                            "loudness_db": -22.0,
+                        },
+                        "top_tags": [["ambient", 0.6]],
+                        "reason": None,
+                        "model_version": "standin",
+                    }
+                )
                 s.seq += 1
