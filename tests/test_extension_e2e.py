@@ -206,6 +206,13 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
     assert popup.inner_text("#state") == "Calm"
     popup.locator("main").screenshot(path=str(shots / "screenshot-popup.png"))
 
+    # Stop from the popup: the stream ends at the daemon (bye), the badge clears.
+    popup.click("#stop")
+    wait_for(lambda: our_stream(daemon) is None, timeout_s=15, what="the stream to end")
+    popup.wait_for_function("() => document.getElementById('state').dataset.state === 'none'")
+    assert popup.evaluate("chrome.action.getBadgeText({})") == ""
+    assert popup.is_visible("#start")
+
 
 def test_extension_reconnects_after_daemon_restart(tmp_path: Path) -> None:
     """Daemon gone: the popup says so with the command to run; daemon back: streaming resumes."""
