@@ -60,6 +60,7 @@
     }
     const onBatch = (pcm, peak) => onPcm(pcm, peak);
     let node;
+    let converter = "worklet";
     try {
       await ctx.audioWorklet.addModule(chrome.runtime.getURL("worklet/pcm-worklet.js"));
       node = new AudioWorkletNode(ctx, "streamchill-pcm");
@@ -69,6 +70,7 @@
     } catch (e) {
       // The page's CSP or a site outside web_accessible_resources can refuse the worklet;
       // a ScriptProcessor runs the same pipeline on the main thread instead.
+      converter = "script-processor";
       const pipeline = new PcmPipeline(ctx.sampleRate, onBatch);
       node = ctx.createScriptProcessor(4096, 2, 2);
       node.onaudioprocess = (ev) => {
@@ -92,6 +94,7 @@
     }
     return {
       ctx,
+      info: { converter, input_rate_hz: ctx.sampleRate, tap: stream ? "captureStream" : "mediaElementSource" },
       teardown: () => {
         if (node.port) node.port.postMessage({ type: "stop" });
         try { source.disconnect(); } catch { /* gone */ }
@@ -131,7 +134,10 @@
     tap.port = port;
     port.postMessage({
       type: "hello",
-      data: { sample_rate_hz: TARGET_RATE_HZ, channels: 1, sample_format: "s16le", title: document.title, url: location.href },
+      data: {
+        sample_rate_hz: TARGET_RATE_HZ, channels: 1, sample_format: "s16le",
+        title: document.title, url: location.href, capture: tap.info,
+      },
     });
     port.onDisconnect.addListener(() => {
       if (tap && tap.port === port) {
@@ -151,6 +157,7 @@
       const graph = await makeGraph(el);
       if (tap !== pending) { graph.teardown(); return; }
       pending.ctx = graph.ctx;
+      pending.info = graph.info;
       pending.teardown = graph.teardown;
     } catch (e) {
       if (tap === pending) tap = null;

@@ -42,7 +42,7 @@ function startEvents() {
   });
 }
 
-function openStream(stream, { kind, tabId, title, url }) {
+function openStream(stream, { kind, tabId, title, url, capture }) {
   closeStream(stream);
   const audio = new AudioStream({
     config,
@@ -53,7 +53,7 @@ function openStream(stream, { kind, tabId, title, url }) {
   });
   const entry = { audio, kind, tabId, teardown: () => {} };
   streams.set(stream, entry);
-  toBackground("stream-open", { stream, kind, tabId, title, url });
+  toBackground("stream-open", { stream, kind, tabId, title, url, capture });
   return entry;
 }
 
@@ -87,7 +87,10 @@ async function captureTab({ mediaStreamId, tabId, title, url }) {
   const sink = ctx.createGain();
   sink.gain.value = 0; // keeps the worklet pulled by the graph without doubling the audio
   source.connect(node).connect(sink).connect(ctx.destination);
-  const entry = openStream(stream, { kind: "tab", tabId, title, url });
+  const entry = openStream(stream, {
+    kind: "tab", tabId, title, url,
+    capture: { converter: "worklet", input_rate_hz: ctx.sampleRate, tap: "tabCapture" },
+  });
   node.port.onmessage = (ev) => {
     if (ev.data && ev.data.type === "pcm") entry.audio.send(ev.data.pcm);
   };
@@ -111,7 +114,9 @@ chrome.runtime.onConnect.addListener((port) => {
   port.onMessage.addListener(async (msg) => {
     if (msg.type === "hello") {
       await configured;
-      entry = openStream(stream, { kind: "element", tabId, title: msg.data.title, url: msg.data.url });
+      entry = openStream(stream, {
+        kind: "element", tabId, title: msg.data.title, url: msg.data.url, capture: msg.data.capture,
+      });
     } else if (msg.type === "pcm" && entry) {
       entry.audio.send(base64ToBytes(msg.data).buffer);
     }

@@ -182,6 +182,7 @@ async function onStreamOpen(d) {
   const live = await getLive();
   live.streams[d.stream] = {
     stream: d.stream, kind: d.kind, tabId: d.tabId, title: d.title || "", url: d.url || "",
+    capture: d.capture || null, // {converter, input_rate_hz, tap}: how the audio is taken
     startedMs: Date.now(), last: null, timeline: [],
   };
   live.current = d.stream;
@@ -336,6 +337,10 @@ chrome.alarms.onAlarm.addListener((alarm) => {
       engine = r && r.streams ? r.streams.map((x) => x.stream) : [];
     }
     const now = Date.now();
+    // Nothing captured any more: close the engine (and its sockets); a tap reopens it.
+    if (contexts.length > 0 && engine.length === 0 && Object.keys(live.streams).length === 0) {
+      await chrome.offscreen.closeDocument().catch(() => {});
+    }
     for (const [id, entry] of Object.entries(live.streams)) {
       const lastMs = entry.last ? entry.last.atMs : entry.startedMs;
       if (!engine.includes(id) && now - lastMs > STALE_AFTER_MS) delete live.streams[id];

@@ -159,6 +159,14 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
     # Real time in, real time out (16 kHz after the extension's own downsampling).
     assert grown <= elapsed + 2.0, (grown, elapsed)
 
+    # The page's audio went through the AudioWorklet (not the ScriptProcessor fallback),
+    # downsampled in the extension from the device rate.
+    live = storage_get(options, "session", "live")
+    (entry,) = live["streams"].values()
+    assert entry["capture"]["converter"] == "worklet", entry["capture"]
+    assert entry["capture"]["tap"] == "captureStream", entry["capture"]
+    assert entry["capture"]["input_rate_hz"] > 16_000, entry["capture"]
+
     # The popup (opened as a tab) shows calm; the toolbar badge says so too.
     popup = ctx.new_page()
     popup.set_viewport_size({"width": 340, "height": 600})
