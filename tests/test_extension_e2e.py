@@ -147,17 +147,15 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
         what="the extension's stream in /v1/streams",
     )
     t1 = time.monotonic()
-    later = wait_for(
-        lambda: (
-            (s := our_stream(daemon)) and s["media_time_s"] >= first["media_time_s"] + 2.0 and s
-        ),
-        timeout_s=30,
-        what="media_time_s to grow",
-    )
+    time.sleep(5.0)
+    later = our_stream(daemon)
     elapsed = time.monotonic() - t1
+    assert later is not None and later["stream"] == first["stream"]
     grown = later["media_time_s"] - first["media_time_s"]
-    # Real time in, real time out (16 kHz after the extension's own downsampling).
-    assert grown <= elapsed + 2.0, (grown, elapsed)
+    # Real time in, real time out: 16 kHz samples really are 16 kHz (the extension's own
+    # downsampling); a wrong rate would make media time run 2.75-3x too fast or too slow.
+    # The daemon reports media time per ~1 s hop, hence the slack.
+    assert elapsed - 2.0 <= grown <= elapsed + 2.0, (grown, elapsed)
 
     # The page's audio went through the AudioWorklet (not the ScriptProcessor fallback),
     # downsampled in the extension from the device rate.
