@@ -171,6 +171,32 @@ class AnalysisStream:
             self._hub.publish(event)
 
 
+class FrameAligner:
+    """Cuts a PCM byte stream into whole sample frames and checks them (pure, no I/O).
+
+    Network frames may end mid-sample; the remainder waits for the next frame, so what
+    comes out is always aligned and dropping one output chunk never shifts the channels.
+    """
+
+    def __init__(self, sample_format: SampleFormat, channels: int) -> None:
+        self.frame_bytes = channels * SampleFormat(sample_format).bytes_per_sample
+        self.f32 = SampleFormat(sample_format) is SampleFormat.F32LE
+        self.carry = b""
+
+    def push(self, data: bytes) -> bytes:
+        """Aligned audio completed by ``data`` (may be empty). Raises ``ValueError`` for an
+        empty frame or NaN/Inf samples; such a frame's audio is dropped, alignment kept."""
+        if not data:
+            raise ValueError("empty binary frame")
+        buf = self.carry + data if self.carry else data
+        usable = len(buf) - len(buf) % self.frame_bytes
+        self.carry = buf[usable:]
+        chunk = buf[:usable]
+        if self.f32 and chunk and not np.isfinite(np.frombuffer(chunk, dtype="<f4")).all():
+            raise ValueError("frame holds NaN or Inf samples; it was dropped")
+        return chunk
+
+
 class IngestContext(Protocol):
     """What an ingest connection needs from the server."""
 
@@ -193,7 +219,6 @@ class IngestConnection:
         self.ctx = ctx
         self.peer = f"{ws.remote_address[0]}:{ws.remote_address[1]}" if ws.remote_address else "?"
         self.errors = 0
-        self._carry = b""
         self._dropped = 0
         self._warned_at = 0.0
 
@@ -241,8 +266,7 @@ class IngestConnection:
             max_queued=int(hello.bytes_per_second * ctx.stream_queue_s),
             max_feed=hello.bytes_per_second,
         )
-        self._frame_bytes = hello.channels * hello.sample_format.bytes_per_sample
-        self._f32 = hello.sample_format is SampleFormat.F32LE
+        self._aligner = FrameAligner(hello.sample_format, hello.channels)
         log.info(
             "stream %r started from %s: %d Hz, %d ch, %s, title=%r",
             hello.stream, self.peer, hello.sample_rate_hz, hello.channels,
@@ -320,18 +344,11 @@ class IngestConnection:
         stats = self.ctx.stats
         stats.frames_in += 1
         stats.bytes_in += len(data)
-        if not data:
-            return "empty binary frame"
-        # Align to whole sample frames here, so a dropped chunk never shifts the channels.
-        buf = self._carry + data if self._carry else data
-        usable = len(buf) - len(buf) % self._frame_bytes
-        self._carry = buf[usable:]
-        chunk = buf[:usable]
-        if not chunk:
-            return None
-        if self._f32 and not np.isfinite(np.frombuffer(chunk, dtype="<f4")).all():
-            return "frame holds NaN or Inf samples; it was dropped"
-        if not stream.offer(chunk):
+        try:
+            chunk = self._aligner.push(data)
+        except ValueError as exc:
+            return str(exc)
+        if chunk and not stream.offer(chunk):
             self._dropped += 1
         return None
 

@@ -210,7 +210,7 @@ def hello_like(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @given(hello_like())
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 def test_the_hello_parser_accepts_exactly_what_the_schema_accepts(data: dict[str, Any]) -> None:
     try:
         parse_client_text(json.dumps(data), allowed=AUDIO_START)
@@ -243,3 +243,39 @@ def test_the_subscribe_parser_accepts_exactly_what_the_schema_accepts(
         assert exc.code in ERROR_CODES
         accepted = False
     assert accepted == valid(data), data
+
+
+@given(
+    st.binary(max_size=3000),
+    st.lists(st.integers(1, 700), max_size=12),
+    st.integers(1, 8),
+    st.sampled_from(list(SampleFormat)),
+)
+@settings(max_examples=300, deadline=None)
+def test_pcm_frames_split_anywhere_come_out_aligned_and_whole(
+    data: bytes, cuts: list[int], channels: int, fmt: SampleFormat
+) -> None:
+    """Any PCM bytes cut into any frames: every accepted chunk is whole sample frames, and
+    a refused frame (empty, NaN/Inf) raises ValueError only, never shifting what follows."""
+    from streamer.ingest import FrameAligner
+
+    aligner = FrameAligner(fmt, channels)
+    frame = channels * fmt.bytes_per_sample
+    pieces, start = [], 0
+    for cut in cuts:
+        pieces.append(data[start : start + cut])
+        start += cut
+    pieces.append(data[start:])
+    consumed = 0
+    for piece in pieces:
+        try:
+            chunk = aligner.push(piece)
+        except ValueError:
+            continue
+        finally:
+            consumed += len(piece)
+        assert len(chunk) % frame == 0
+        if chunk:  # an accepted chunk is exactly the bytes at its place in the stream
+            end = consumed - len(aligner.carry)
+            assert chunk == data[end - len(chunk) : end]
+    assert len(aligner.carry) < frame
