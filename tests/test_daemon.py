@@ -299,3 +299,24 @@ async def test_listen_prints_every_event_as_json_lines_and_survives_a_daemon_res
     finally:
         listen.terminate()
         await asyncio.wait_for(listen.wait(), T)
+
+
+async def test_one_shot_analysis_answers_in_the_seed_shape_and_is_cached(
+    daemon: RunningDaemon,
+) -> None:
+    from urllib.parse import quote
+
+    clip = sorted((ROOT / "models" / "examples").glob("calm-*.ogg"))[0]
+    path = f"/v1/analyze?source={quote(str(clip))}"
+    status, body = await asyncio.to_thread(daemon.get, path)
+    for _ in range(60):  # 202 while it runs: ask again
+        if status != 202:
+            break
+        await asyncio.sleep(body["retry_after_s"])
+        status, body = await asyncio.to_thread(daemon.get, path)
+    assert status == 200, body
+    assert {"timestamps", "aggressive", "calm_probability", "state"} <= set(body)
+    assert {"start", "end", "avg_db_deviation", "bpm", "danceability"} <= set(body["timestamps"][0])
+    assert await asyncio.to_thread(daemon.get, path) == (200, body)  # from the cache
+    status, body = await asyncio.to_thread(daemon.get, "/v1/analyze?source=/no/such/file.ogg")
+    assert status == 422 and "no such file" in body["error"]
