@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,13 +49,16 @@ EXT_URL = f"chrome-extension://{EXTENSION_ID}"
 REMINDER_MINUTES = 0.2
 
 
-def calm_example() -> Path:
-    found = sorted((REPO / "models" / "examples").glob("calm-*.ogg"))
-    if not found and STANDIN and os.environ.get("STREAMCHILL_E2E_AUDIO"):
-        return Path(os.environ["STREAMCHILL_E2E_AUDIO"])
+def example(kind: str) -> Path:
+    """The shipped example ``models/examples/<kind>-*.ogg``."""
+    found = sorted((REPO / "models" / "examples").glob(f"{kind}-*.ogg"))
     if not found:
-        pytest.fail("no shipped calm example in models/examples/calm-*.ogg")
+        pytest.fail(f"no shipped example models/examples/{kind}-*.ogg")
     return found[0]
+
+
+def calm_example() -> Path:
+    return example("calm")
 
 
 def run_daemon(tmp: Path, port: int = 0, token: str | None = None) -> Any:
@@ -106,11 +110,12 @@ def test_extension_end_to_end(tmp_path: Path, daemon: Daemon) -> None:
     from playwright.sync_api import sync_playwright
 
     site = media_page(tmp_path / "site", calm_example())
+    speech = Path(shutil.copy(example("speech"), site))
     shots = REPO / "docs" if os.environ.get("STREAMCHILL_UPDATE_SCREENSHOTS") == "1" else tmp_path
     with serve_directory(site) as http_port, sync_playwright() as pw:
         ctx = launch_with_extension(pw, tmp_path / "profile")
         try:
-            _run(ctx, daemon, http_port, shots)
+            _run(ctx, daemon, http_port, shots, speech)
         except BaseException as exc:
             # Leave what the extension saw next to the failure.
             with contextlib.suppress(Exception):
@@ -124,7 +129,7 @@ def test_extension_end_to_end(tmp_path: Path, daemon: Daemon) -> None:
             ctx.close()
 
 
-def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
+def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path, speech: Path) -> None:
     # The extension's id is the stable one the daemon's allowlist knows (manifest `key`).
     sw = ctx.service_workers[0] if ctx.service_workers else ctx.wait_for_event("serviceworker")
     assert sw.url.startswith(f"{EXT_URL}/"), sw.url
@@ -211,6 +216,18 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path) -> None:
     popup.bring_to_front()
     assert popup.inner_text("#state") == "Calm"
     popup.locator("main").screenshot(path=str(shots / "screenshot-popup.png"))
+
+    # Someone starts talking: the popup and badge say speech, and the calm streak is gone.
+    page.evaluate(
+        "name => { const a = document.getElementById('player'); a.src = name; a.play(); }",
+        speech.name,
+    )
+    popup.wait_for_function(
+        "() => document.getElementById('state').dataset.state === 'speech'", timeout=60_000
+    )
+    assert popup.inner_text("#state") == "Speech"
+    assert popup.evaluate("chrome.action.getBadgeText({})") == "talk"
+    assert storage_get(popup, "local", "reminderState")["calmSinceMs"] is None
 
     # Stop from the popup: the stream ends at the daemon (bye), the badge clears.
     popup.click("#stop")
