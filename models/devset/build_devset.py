@@ -492,6 +492,8 @@ def build_speech(rows: list[dict], jobs: int, keep: bool) -> None:
         with tempfile.TemporaryDirectory() as td:
             tmp = Path(td)
             x = synth(rec, tmp) if "tts" in rec else concat_recordings(r, rec, tmp)
+            if "tts" in rec and x.size < 12 * SR:  # short reading: read it twice
+                x = np.concatenate([x, np.zeros(int(0.6 * SR), np.float32), x])
             x = augment(x, rec.get("aug", "none"), seed_of(r["clip_id"]))
             x = x[: int(float(r["duration_s"]) * SR)]
             write_wav(out_path(r), normalize(x, 0.7))
@@ -593,6 +595,11 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         help="build only this label (calm, aggressive, neutral, speech, speech_over_music)",
     )
+    ap.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete clips under data/devset/clips not in the manifest",
+    )
     ap.add_argument("--jobs", type=int, default=2, help="parallel ffmpeg/sox jobs (default 2)")
     ap.add_argument("--examples", action="store_true", help="also (re)encode models/examples/*.ogg")
     ap.add_argument(
@@ -602,6 +609,12 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = read_manifest()
     by_id = {r["clip_id"]: r for r in rows}
+    if args.prune:
+        listed = {out_path(r) for r in rows}
+        for f in sorted(CLIPS.glob("*/*.wav")):
+            if f not in listed:
+                f.unlink()
+                log(f"pruned {f.relative_to(ROOT)}")
     sel = [r for r in rows if not args.only or r["label"] == args.only]
     music = [r for r in sel if r["label"] in MUSIC_LABELS]
     speech = [r for r in sel if r["label"] == "speech"]
