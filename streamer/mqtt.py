@@ -26,7 +26,7 @@ import logging
 import random
 import ssl
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +47,8 @@ OUTBOX_MAX = 256
 """Non-retained events waiting for the broker while connected; older ones are dropped."""
 CONNECT_TIMEOUT_S = 10.0
 """How long one connect (TCP + CONNACK) or QoS 1 publish may take before we give up."""
+CANCEL_RETRY_S = 0.2
+"""How long to wait for a cancelled task before cancelling it again (see _cancel_all)."""
 GOODBYE_TIMEOUT_S = 2.0
 """Time allowed to publish ``offline`` on shutdown: never hold the daemon's exit hostage."""
 
@@ -207,9 +209,7 @@ class MqttPublisher:
         try:
             await _first_failure(consumer, connection)
         finally:
-            for task in (consumer, connection):
-                task.cancel()
-            await asyncio.gather(consumer, connection, return_exceptions=True)
+            await _cancel_all((consumer, connection))
 
     # -- feeding side: synchronous, so the hub subscription is never held up ---------------
 
@@ -385,12 +385,23 @@ async def _first_failure(*tasks: asyncio.Task[Any]) -> None:
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel_all(tasks)
         raise
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
+    await _cancel_all(pending)
     for task in done:
         task.result()
+
+
+async def _cancel_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait until they have ended, cancelling again if needed.
+
+    Python 3.11's ``asyncio.wait_for`` (used by aiomqtt for every QoS 1 publish) swallows
+    a cancellation that arrives just as its inner future completes (CPython gh-86296);
+    one ``cancel()`` then leaves the task running, and shutdown would hang until the next
+    timeout. Re-cancelling until the task is really done makes stopping prompt.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=CANCEL_RETRY_S)

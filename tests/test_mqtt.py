@@ -19,17 +19,22 @@ from typing import Any
 
 import aiomqtt
 import pytest
+from websockets.asyncio.client import connect
 
 from analyzer.events import MoodEvent, MoodState, WindowFeatures
+from streamer.decode import decode_file
 from streamer.errors import ConfigError
 from streamer.mqtt import MAX_STREAMS, MqttPublisher, discovery_messages
 from streamer.mqtt_settings import MqttSettings, sanitize_id
+from tests.conftest import example_path
+from tests.support.daemon import RunningDaemon, recv_json, start_daemon
 from tests.support.mosquitto import Mosquitto, available
 
 REPO = Path(__file__).resolve().parents[1]
 NODE = "testnode"
 BASE = f"streamchill/{NODE}"
 STEP_S = 10.0  # generous bound for one broker round trip on a loaded CI machine
+STOP_S = 5.0  # bound for MqttPublisher.run() to end after cancel (goodbye included)
 
 integration = pytest.mark.integration
 
@@ -147,6 +152,18 @@ async def until(cond: Callable[[], bool], timeout: float = STEP_S, what: str = "
         await asyncio.sleep(0.02)
 
 
+async def until_quiet(w: Watcher, topic: str, quiet_s: float = 2.0, timeout: float = 60) -> None:
+    """Wait until nothing new arrived on ``topic`` for ``quiet_s`` seconds."""
+    deadline = time.monotonic() + timeout
+    count, since = -1, time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{topic} never went quiet within {timeout} s")
+        if len(w.matching(topic)) != count:
+            count, since = len(w.matching(topic)), time.monotonic()
+        await asyncio.sleep(0.05)
+
+
 def settings_for(broker: Mosquitto, **config: Any) -> MqttSettings:
     base: dict[str, Any] = {"node_id": NODE, "backoff_min_s": 0.2, "backoff_max_s": 2.0}
     return MqttSettings.from_url(broker.url, env={}, config={"mqtt": {**base, **config}})
@@ -183,7 +200,9 @@ class Running:
     async def __aexit__(self, *exc: object) -> None:
         assert self.task is not None
         self.task.cancel()
-        await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), STEP_S)
+        # Shorter than aiomqtt's 10 s operation timeout: stopping must be prompt even when
+        # the cancellation lands mid-publish (a swallowed cancel used to hang 10 s here).
+        await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), STOP_S)
 
 
 # -- settings (no broker) --------------------------------------------------------------------
@@ -278,7 +297,8 @@ async def test_latest_state_is_bounded_while_broker_unreachable(tmp_path: Path) 
                 feed.push(make_event(f"tab-{i}", seq))
         await until(lambda: feed.consumed == feed.pushed, what="feed drained")
         assert not publisher.connected
-        assert publisher.last_error and "127.0.0.1:9" in publisher.last_error
+        await until(lambda: publisher.last_error is not None, what="first failed attempt")
+        assert "127.0.0.1:9" in (publisher.last_error or "")
     assert len(publisher._latest) == MAX_STREAMS
     assert f"tab-{MAX_STREAMS + 35}" in publisher._latest and "tab-0" not in publisher._latest
 
@@ -497,3 +517,152 @@ async def test_credentials_from_environment_log_in(auth_broker: Mosquitto) -> No
     async with Running(publisher, Feed()):
         await until(lambda: publisher.connected, what="authenticated connect")
     assert publisher.last_error is None
+
+
+# -- with the real daemon --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clip:
+    pcm: bytes
+    """Interleaved float32 little-endian samples, as the extension sends them."""
+    sample_rate_hz: int
+    channels: int
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes in 100 ms of audio."""
+        return self.sample_rate_hz // 10 * self.channels * 4
+
+
+def example_clip(kind: str = "calm", repeat: int = 1) -> Clip:
+    """A shipped example (``models/examples/<kind>-*.ogg``), decoded, looped ``repeat`` times."""
+    import numpy as np
+
+    audio = decode_file(example_path(kind))
+    samples = np.tile(audio.samples, (repeat, 1)).astype("<f4")
+    return Clip(samples.tobytes(), audio.sample_rate_hz, audio.channels)
+
+
+def start_mqtt_daemon(workdir: Path, broker: Mosquitto) -> RunningDaemon:
+    config_dir = workdir / "config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "config.toml").write_text(
+        f'[mqtt]\nnode_id = "{NODE}"\nbackoff_min_s = 0.5\nbackoff_max_s = 3\n'
+    )
+    clean_env = {"STREAMCHILL_MQTT_USERNAME": "", "STREAMCHILL_MQTT_PASSWORD": ""}
+    return start_daemon(workdir, "--mqtt", broker.url, env=clean_env)
+
+
+async def stream_audio(d: RunningDaemon, stream: str, clip: Clip, *, speed: float = 0.0) -> None:
+    """Send ``clip`` to ``/v1/audio`` in 100 ms frames, then ``bye``; ``speed`` > 0 paces
+    it at that multiple of real time (0: as fast as the socket takes it)."""
+    async with connect(d.ws_url("/v1/audio"), additional_headers=d.auth) as ws:
+        hello = {"type": "hello", "v": 1, "stream": stream, "sample_rate_hz": clip.sample_rate_hz,
+                 "channels": clip.channels, "sample_format": "f32le"}  # fmt: skip
+        await asyncio.wait_for(ws.send(json.dumps(hello)), STEP_S)
+        assert (await recv_json(ws))["type"] == "ready"
+        step = clip.frame_bytes
+        for i in range(0, len(clip.pcm), step):
+            await asyncio.wait_for(ws.send(clip.pcm[i : i + step]), STEP_S)
+            if speed:
+                await asyncio.sleep(0.1 / speed)
+        await asyncio.wait_for(ws.send(json.dumps({"type": "bye"})), STEP_S)
+
+
+@integration
+@pytest.mark.slow
+async def test_daemon_streamed_clip_gives_retained_state_and_discovery(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    d = start_mqtt_daemon(tmp_path, broker)
+    try:
+        async with Watcher(broker, "homeassistant/#", f"{BASE}/#") as w:
+            await stream_audio(d, "tab-1", example_clip("calm"), speed=1.5)
+            conf = await w.wait(f"homeassistant/sensor/{NODE}/tab-1_mood/config", timeout=60)
+            assert "speech" in conf.json()["options"]
+            await w.wait(f"{BASE}/tab-1/event", timeout=60)
+            await until_quiet(w, f"{BASE}/tab-1/event")  # analysis of the clip finished
+            last = w.matching(f"{BASE}/tab-1/event")[-1].json()
+            await w.wait(f"{BASE}/tab-1/state", lambda m: m.json()["seq"] == last["seq"])
+        async with Watcher(broker, f"{BASE}/#") as late:
+            # The first copy a newcomer gets is the retained one; live updates may follow.
+            state = await late.wait(f"{BASE}/tab-1/state", lambda m: m.retain, timeout=STEP_S)
+            body = state.json()
+            assert body["seq"] == last["seq"] and body["state"] == last["state"]
+            assert body["calm_probability"] == last["calm_probability"]
+            assert body["media_time_s"] == last["media_time_s"] > 15.0
+            assert body["state"] == "calm", body  # the calm example ends calm
+            avail = await late.wait(f"{BASE}/availability")
+            assert avail.retain and avail.payload == b"online"
+    finally:
+        assert d.stop() == 0, d.log()
+    async with Watcher(broker, f"{BASE}/availability") as after:
+        gone = await after.wait(f"{BASE}/availability")
+        assert gone.payload == b"offline"  # a clean stop says goodbye itself
+
+
+@integration
+@pytest.mark.slow
+async def test_daemon_sigkill_makes_broker_publish_offline(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    d = start_mqtt_daemon(tmp_path, broker)
+    try:
+        async with Watcher(broker, f"{BASE}/availability") as w:
+            await w.wait(f"{BASE}/availability", lambda m: m.payload == b"online", timeout=30)
+            d.proc.send_signal(signal.SIGKILL)
+            await w.wait(f"{BASE}/availability", lambda m: m.payload == b"offline")
+    finally:
+        d.proc.kill()
+        d.proc.wait(STEP_S)
+
+
+@integration
+@pytest.mark.slow
+async def test_broker_restart_while_websocket_subscriber_keeps_receiving(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    d = start_mqtt_daemon(tmp_path, broker)
+    backoff_max_s = 3.0
+    try:
+        async with Watcher(broker, f"{BASE}/availability") as w:
+            await w.wait(f"{BASE}/availability", lambda m: m.payload == b"online", timeout=30)
+        received: list[tuple[float, dict[str, Any]]] = []
+
+        async def subscriber() -> None:
+            async with connect(d.ws_url("/v1/events"), additional_headers=d.auth) as ws:
+                while True:
+                    msg = await recv_json(ws, 30)
+                    if msg.get("type") == "mood":
+                        received.append((time.monotonic(), msg))
+
+        sub = asyncio.create_task(subscriber())
+        feeder = asyncio.create_task(
+            stream_audio(d, "tab-9", example_clip("calm", repeat=2), speed=2.0)
+        )
+        try:
+            await until(lambda: len(received) >= 2, timeout=60, what="first events")
+            broker.stop()
+            down_at = time.monotonic()
+            await asyncio.sleep(4.0)
+            during = [m for t, m in received if t > down_at]
+            assert len(during) >= 2, "WebSocket events stopped while the broker was down"
+            assert d.alive()
+            broker.start()
+            up_at = time.monotonic()
+            async with Watcher(broker, f"{BASE}/#", "homeassistant/#") as w:
+                budget = backoff_max_s + 5
+                await w.wait(f"{BASE}/tab-9/state", timeout=budget)
+                await w.wait(f"homeassistant/sensor/{NODE}/tab-9_mood/config", timeout=STEP_S)
+                await w.wait(f"{BASE}/availability", lambda m: m.payload == b"online")
+                assert time.monotonic() - up_at < budget + 1
+                n = len(received)
+                await until(lambda: len(received) > n, timeout=30, what="events after restart")
+            assert d.stats()["mqtt_reconnects"] >= 1
+        finally:
+            for task in (feeder, sub):
+                task.cancel()
+            await asyncio.wait_for(asyncio.gather(feeder, sub, return_exceptions=True), STEP_S)
+    finally:
+        assert d.stop() == 0, d.log()
