@@ -44,6 +44,9 @@ from analyzer.models_bundle import ModelBundle, shared_models
 from analyzer.ring import Ring
 
 TOP_TAGS = 3
+YOUNG_SEGMENT_PATCHES = 2
+"""After a change of music, the first two patches may move the state without the dwell:
+the first one can still be tinged by the old music, the second settles it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,8 @@ class Session:
         self._danceability = 0.0
         self._danceability_at_s = -1e9
         self._seq = 0
+        self._judged_this_hop = 0
+        self._young_patches_left = 0
         self._finished = False
         self.last_event: MoodEvent | None = None
         self.history: list[PatchResult] | None = [] if keep_history else None
@@ -206,7 +211,12 @@ class Session:
     def _hop(self) -> MoodEvent | None:
         c = self.config
         self._detect_change()
-        fresh = self._judge_due_patches()
+        new_segment = self._judge_due_patches()
+        if new_segment:
+            self._young_patches_left = YOUNG_SEGMENT_PATCHES
+        fresh = self._young_patches_left > 0 and self._judged_this_hop > 0
+        if fresh:
+            self._young_patches_left -= self._judged_this_hop
         if not self._patches and self.last_event is None:
             return None  # nothing to say before the first patch
         silent = self._is_silent()
@@ -232,7 +242,7 @@ class Session:
         reason = None
         if state is MoodState.NEUTRAL and steady:
             reason = steady_kind
-        elif fresh:
+        elif new_segment:
             reason = "music_change"
         seg_start_s = seg[0].start_s if seg else self.media_time_s
         window_start_s = max(seg_start_s, self.media_time_s - c.window_s, 0.0)
@@ -262,6 +272,7 @@ class Session:
         while self._mel_ring.total >= self._next_patch_frame + PATCH_FRAMES:
             starts.append(self._next_patch_frame)
             self._next_patch_frame += self._patch_hop_frames
+        self._judged_this_hop = len(starts)
         if not starts:
             return False
         batch = np.stack([self._frames_at(s) for s in starts])
@@ -278,15 +289,35 @@ class Session:
                 tags=tags[i].astype(np.float32),
                 level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
             )
+            pending = self._pending_segment_frame
+            if pending is not None and s >= pending:
+                self._pending_segment_frame = None
+                if self._judgement_differs(result):
+                    self._segment_start_frame = pending
+                    fresh = True
             self._patches.append(result)
             if self.history is not None:
                 self.history.append(result)
-            pending = self._pending_segment_frame
-            if pending is not None and s >= pending:
-                self._segment_start_frame = pending
-                self._pending_segment_frame = None
-                fresh = True
         return fresh
+
+    def _judgement_differs(self, first_new: PatchResult) -> bool:
+        """Does the first patch after a novelty point judge the music differently?
+
+        Mel novelty also fires inside a track (a new section, a fill): about one hop in
+        ten at the shipped threshold. Only when the CNN agrees that the music changed do
+        we drop the old evidence and let the state move without the dwell; otherwise the
+        segment simply continues, so a steady track keeps its steady estimate.
+        """
+        old = self._segment_patches()
+        if not old:
+            return True
+        heads = self._models
+        tol = self.config.change_confirm_delta
+        old_calm = heads.calm.window_probability(np.array([p.calm_logit for p in old]))
+        new_calm = heads.calm.window_probability(np.array([first_new.calm_logit]))
+        old_speech = heads.speech.window_probability(np.array([p.speech_logit for p in old]))
+        new_speech = heads.speech.window_probability(np.array([first_new.speech_logit]))
+        return abs(new_calm - old_calm) > tol or abs(new_speech - old_speech) > tol
 
     def _frames_at(self, start_frame: int) -> np.ndarray:
         frames = self._mel_ring.since(start_frame)[:PATCH_FRAMES]
@@ -313,10 +344,31 @@ class Session:
         spread = ref.std(axis=0) + 0.05
         distance = float(np.sqrt(np.mean(((recent.mean(axis=0) - ref.mean(axis=0)) / spread) ** 2)))
         if distance > c.novelty_threshold:
-            change = total - recent_n
+            change = total - recent_n + self._change_offset(recent, ref.mean(axis=0), spread)
             self._pending_segment_frame = change
             # Re-align the patch grid so the first patch after the change starts on it.
             self._next_patch_frame = change
+
+    @staticmethod
+    def _change_offset(recent: np.ndarray, ref_mean: np.ndarray, spread: np.ndarray) -> int:
+        """Where in ``recent`` the new music starts, in frames.
+
+        The mean of the frames after a candidate start moves furthest from the reference
+        once the candidate is past the true change, and stays there; we take the earliest
+        candidate that reaches 85 % of that plateau, so the first new patch holds as
+        little of the old music as possible without starting late.
+        """
+        step = 4
+        candidates = range(0, len(recent) - 16, step)
+        dists = np.array(
+            [
+                np.sqrt(np.mean(((recent[k:].mean(axis=0) - ref_mean) / spread) ** 2))
+                for k in candidates
+            ]
+        )
+        if len(dists) == 0:
+            return 0
+        return int(candidates[int(np.argmax(dists >= 0.85 * dists.max()))])
 
     def _is_silent(self) -> bool:
         c = self.config

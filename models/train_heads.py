@@ -121,11 +121,16 @@ def auc(p: np.ndarray, y: np.ndarray) -> float:
 class Dataset:
     def __init__(self, rows: list[dict[str, str]], feats: dict[str, np.ndarray]) -> None:
         by_id = {r["clip_id"]: r for r in rows}
-        self.clip_ids = feats["clip_ids"].tolist()
+        # Clips cached earlier but gone from the manifest (relabelled or dropped) are ignored.
+        all_ids = feats["clip_ids"].tolist()
+        keep = [i for i, c in enumerate(all_ids) if c in by_id]
+        remap = {old: new for new, old in enumerate(keep)}
+        patch_keep = np.isin(feats["patch_clip"], keep)
+        self.clip_ids = [all_ids[i] for i in keep]
         self.rows = [by_id[c] for c in self.clip_ids]
-        self.patch_clip = feats["patch_clip"]
-        self.x = np.concatenate([feats["emb"], feats["tags"]], axis=1).astype(np.float64)
-        self.tags = feats["tags"]
+        self.patch_clip = np.array([remap[int(i)] for i in feats["patch_clip"][patch_keep]])
+        self.tags = feats["tags"][patch_keep]
+        self.x = np.concatenate([feats["emb"][patch_keep], self.tags], axis=1).astype(np.float64)
         self.labels = np.array([r["label"] for r in self.rows])
         self.tracks = np.array([r["track_id"] for r in self.rows])
         self.packages = np.array([r["package"] for r in self.rows])
@@ -242,8 +247,12 @@ def evaluate(
                 "clips": int(m.sum()),
                 "accuracy": float(((p[m] >= 0.5) == (y[m] == 1)).mean()),
             }
+    wrong = sorted(
+        {t for t, pp, yy in zip(tracks[hard], p[hard], y[hard], strict=True) if (pp >= 0.5) != (yy == 1)}
+    )
     out = {
         "head": name,
+        "misjudged_tracks": wrong,
         "clips": int(hard.sum()),
         "tracks": len(tr_ids),
         "accuracy_by_clip": float(((p[hard] >= 0.5) == (y[hard] == 1)).mean()),
@@ -274,7 +283,7 @@ def main() -> int:
     feats = extract(rows, DATA / "features.npz")
     ds = Dataset(rows, feats)
     print(f"clips with features: {len(ds.clip_ids)}; patches: {len(ds.x)}")
-    grid = [0.001, 0.003, 0.01, 0.03, 0.1]
+    grid = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
     calm, calm_rep = train_head(ds, "calm", {"calm"}, {"aggressive"}, {"neutral"}, grid)
     speech, speech_rep = train_head(ds, "speech", SPEECH_LABELS, MUSIC_LABELS, set(), grid)
     base = baseline_report(ds)
