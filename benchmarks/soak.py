@@ -282,7 +282,8 @@ async def main(args: argparse.Namespace) -> int:
             print(f"{(now - t_start) / 60:5.1f} {samples[-1][1]:7.1f} {samples[-1][2]:4d} "
                   f"{stats.get('streams', 0):7.0f} {stats.get('frames_in', 0):9.0f} "
                   f"{stats.get('frames_dropped', 0):7.0f} {stats.get('events_published', 0):7.0f} "
-                  f"{stats.get('subscribers_dropped', 0):9.0f} {stats.get('mqtt_reconnects', 0):7.0f} "
+                  f"{stats.get('subscribers_dropped', 0):9.0f} "
+                  f"{stats.get('mqtt_reconnects', 0):7.0f} "
                   f"{sum(t.reconnects for t in tabs.values()):6d} {sub.reconnects:6d} "
                   f"{pct(lat, 50):7.0f} {pct(lat, 95):7.0f} {pct(lat, 99):7.0f} "
                   f"{max(lat, default=float('nan')) * 1000:7.0f}", flush=True)  # fmt: skip
@@ -311,13 +312,13 @@ async def main(args: argparse.Namespace) -> int:
             "first": rss[0] if rss else None,
             "max": max(rss, default=None),
             "last": rss[-1] if rss else None,
-        },  # fmt: skip
+        },
         "rss_slope_second_half_mb_per_h": round(slope, 2),
         "fds": {
             "first": fds[0] if fds else None,
             "max": max(fds, default=None),
             "last": fds[-1] if fds else None,
-        },  # fmt: skip
+        },
         "events_per_stream": sub.events,
         "seq_gaps": sub.gaps,
         "subscriber_reconnects": sub.reconnects,
