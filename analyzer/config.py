@@ -43,6 +43,9 @@ class AnalyzerConfig:
     change_confirm_delta: float = 0.25
     """A suspected change is confirmed when the first new patch's calm or speech probability
     differs from the old segment's by more than this."""
+    patch_change_delta: float = 0.7
+    """Without mel novelty, a patch whose calm or speech probability differs from the
+    segment's by more than this starts a new segment on its own (talk -> song)."""
     tone_spread: float = 0.03
     """Mean temporal std of the log-mel bands over 3 s below which audio is a steady tone or
     hum (music, even a drone, measured >= 0.08 on the devset; a sine measures 0)."""

@@ -292,15 +292,20 @@ class Session:
             pending = self._pending_segment_frame
             if pending is not None and s >= pending:
                 self._pending_segment_frame = None
-                if self._judgement_differs(result):
+                if self._judgement_differs(result, self.config.change_confirm_delta):
                     self._segment_start_frame = pending
                     fresh = True
+            elif self._judgement_differs(result, self.config.patch_change_delta):
+                # The mel frames saw no change (speech and music can share a spectrum
+                # envelope), but the CNN judges this patch very differently: a change.
+                self._segment_start_frame = s
+                fresh = True
             self._patches.append(result)
             if self.history is not None:
                 self.history.append(result)
         return fresh
 
-    def _judgement_differs(self, first_new: PatchResult) -> bool:
+    def _judgement_differs(self, first_new: PatchResult, tol: float) -> bool:
         """Does the first patch after a novelty point judge the music differently?
 
         Mel novelty also fires inside a track (a new section, a fill): about one hop in
@@ -312,7 +317,6 @@ class Session:
         if not old:
             return True
         heads = self._models
-        tol = self.config.change_confirm_delta
         old_calm = heads.calm.window_probability(np.array([p.calm_logit for p in old]))
         new_calm = heads.calm.window_probability(np.array([first_new.calm_logit]))
         old_speech = heads.speech.window_probability(np.array([p.speech_logit for p in old]))

@@ -152,3 +152,25 @@ def test_window_and_hop_are_configurable() -> None:
     events = run_session(white_noise(8.0) * 0.1, config=config)
     assert np.allclose(np.diff([e.media_time_s for e in events[:-1]]), 0.5)
     assert all(e.media_time_s - e.window_start_s <= 10.0 + 1e-6 for e in events)
+
+
+def test_talking_is_speech_never_calm(examples_16k: dict) -> None:
+    events = run_session(examples_16k["speech"])
+    assert MoodState.CALM not in states(events)
+    assert states(events)[-1] is MoodState.SPEECH
+
+
+def test_voice_over_quiet_music_is_speech(examples_16k: dict) -> None:
+    speech = examples_16k["speech"]
+    bed = examples_16k["calm"][: len(speech)]
+    bed = bed * (0.18 * np.sqrt(np.mean(speech**2)) / np.sqrt(np.mean(bed**2)))  # ~15 dB under
+    events = run_session(speech[: len(bed)] + bed)
+    assert MoodState.CALM not in states(events)
+    assert states(events)[-1] is MoodState.SPEECH
+
+
+def test_a_talk_that_turns_into_a_song_follows_within_five_seconds(examples_16k: dict) -> None:
+    speech, calm = examples_16k["speech"][: 16_000 * 15], examples_16k["calm"][: 16_000 * 18]
+    events = run_session(np.concatenate([speech, calm, speech]))
+    assert switch_times(events, 15.0, MoodState.CALM) - 15.0 <= 5.0
+    assert switch_times(events, 33.0, MoodState.SPEECH) - 33.0 <= 5.0
