@@ -168,6 +168,8 @@ def _coerce(name: str, value: Any, where: str) -> Any:
                 raise ValueError("not a number")
             return float(value)
         if kind.startswith("tuple"):
+            if not isinstance(value, str | list | tuple):  # a TOML table is not a list
+                raise ValueError("must be a list of strings")
             items = value.split(",") if isinstance(value, str) else list(value)
             if not all(isinstance(i, str) for i in items):
                 raise ValueError("must be a list of strings")
