@@ -1,0 +1,190 @@
+"""The naive baseline: an analyzer that recomputes the whole 30 s window every hop.
+
+:class:`NaiveSession` has the surface of :class:`analyzer.session.Session` (``feed`` and
+``finish`` returning :class:`~analyzer.events.MoodEvent` lists, one event per 1 s hop from
+the first complete patch on) and uses the same building blocks, but keeps no analysis
+state between hops except the raw audio of the window. Every hop it computes, from
+scratch: the log-mel frames of the whole window, every 3 s patch through the CNN (about
+10 once the window is full), the calm and speech heads, danceability (DFA) on the whole
+window, the tempo of the whole window, and the loudness features. That is what a
+non-incremental design costs; the benchmarks print every figure next to it.
+
+The edge (PCM decoding, the streaming resampler) is shared with the real session: it is
+not what the benchmark compares, and sharing it keeps the hop grid identical, so the two
+sessions emit events at the same media times.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analyzer.audio import (
+    TARGET_RATE_HZ,
+    PcmDecoder,
+    Resampler,
+    SampleFormat,
+    to_mono,
+    validate_layout,
+)
+from analyzer.config import AnalyzerConfig
+from analyzer.events import MoodEvent, MoodState, WindowFeatures
+from analyzer.features import (
+    HopPowerMeter,
+    TempoTracker,
+    danceability,
+    level_db,
+    loudness_features,
+)
+from analyzer.hysteresis import MoodStateMachine, Observation
+from analyzer.mel import FRAMES_PER_S, PATCH_FRAMES, mel_frames, patches
+from analyzer.models_bundle import ModelBundle, shared_models
+from analyzer.ring import Ring
+
+TOP_TAGS = 3
+
+
+class NaiveSession:
+    """One stream, analysed the non-incremental way (see the module docstring)."""
+
+    def __init__(
+        self,
+        stream: str,
+        *,
+        sample_rate_hz: int,
+        channels: int = 1,
+        sample_format: SampleFormat | str = SampleFormat.F32LE,
+        config: AnalyzerConfig | None = None,
+        models: ModelBundle | None = None,
+        analyze_from_s: float = 0.0,
+    ) -> None:
+        """``analyze_from_s``: hops before this media time (s) only store audio and emit
+        nothing, so a benchmark can fill the window without paying for the warm-up."""
+        validate_layout(sample_rate_hz, channels)
+        self.stream = stream
+        self.channels = channels
+        self.config = config or AnalyzerConfig()
+        self.analyze_from_s = analyze_from_s
+        self._models = models or shared_models()
+        self._decoder = PcmDecoder(SampleFormat(sample_format), channels)
+        self._resampler = Resampler(sample_rate_hz)
+        # The only state kept between hops: the window's audio (30 s of float32, 1.9 MB).
+        self._audio = Ring(int(self.config.window_s * TARGET_RATE_HZ))
+        self._machine = MoodStateMachine(self.config)
+        self._hop_samples = round(self.config.hop_s * TARGET_RATE_HZ)
+        self._samples = 0
+        self._next_hop_sample = self._hop_samples
+        self._seq = 0
+        self._finished = False
+        self.last_event: MoodEvent | None = None
+
+    @property
+    def media_time_s(self) -> float:
+        """Seconds of (16 kHz) audio analysed so far."""
+        return self._samples / TARGET_RATE_HZ
+
+    def feed(self, block: bytes | np.ndarray) -> list[MoodEvent]:
+        """Add audio (PCM bytes in the declared format, or a float32/int16 array)."""
+        if isinstance(block, bytes | bytearray | memoryview):
+            frames = self._decoder.decode(bytes(block))
+        else:
+            frames = np.asarray(block)
+            if frames.dtype == np.int16:
+                frames = frames.astype(np.float32) / 32768.0
+            frames = frames.reshape(-1, self.channels).astype(np.float32, copy=False)
+        return self._consume(self._resampler.process(to_mono(frames)))
+
+    def finish(self) -> list[MoodEvent]:
+        """End of stream: drain the resampler and judge the last partial hop."""
+        if self._finished:
+            return []
+        self._finished = True
+        events = self._consume(self._resampler.process(np.zeros(0, np.float32), last=True))
+        if self._samples > self._next_hop_sample - self._hop_samples:
+            event = self._hop()
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _consume(self, samples: np.ndarray) -> list[MoodEvent]:
+        events: list[MoodEvent] = []
+        pos = 0
+        while pos < len(samples):
+            take = min(len(samples) - pos, self._next_hop_sample - self._samples)
+            self._audio.push(samples[pos : pos + take])
+            pos += take
+            self._samples += take
+            if self._samples == self._next_hop_sample:
+                self._next_hop_sample += self._hop_samples
+                event = self._hop()
+                if event is not None:
+                    events.append(event)
+        return events
+
+    def _hop(self) -> MoodEvent | None:
+        if self.media_time_s < self.analyze_from_s:
+            return None
+        c = self.config
+        window = np.array(self._audio.last(len(self._audio)), dtype=np.float32)
+        frames = mel_frames(window)  # every frame of the window, again
+        batch = patches(frames)  # every 3 s patch of the window, again
+        if len(batch) == 0:
+            return None
+        bundle = self._models
+        tags, emb = bundle.tagger.predict(batch)
+        calm = bundle.calm.patch_logits(tags, emb)
+        speech = bundle.speech.patch_logits(tags, emb)
+        hop_power = HopPowerMeter().push(window)
+        levels = np.array(
+            [
+                float(level_db(float(hop_power[s : s + PATCH_FRAMES].mean())))
+                for s in range(0, len(batch) * PATCH_FRAMES, PATCH_FRAMES)
+            ]
+        )
+        audible = levels > c.silence_db
+        if not audible.any():
+            audible[-1] = True
+        calm_p = bundle.calm.window_probability(calm[audible])
+        speech_p = bundle.speech.window_probability(speech[audible])
+        recent = hop_power[-int(c.silence_span_s * FRAMES_PER_S) :]
+        silent = float(level_db(float(recent.max()))) < c.silence_db
+        tempo = TempoTracker()
+        tempo.push(frames)
+        dev, loud = loudness_features(hop_power)
+        features = WindowFeatures(
+            danceability=danceability(window),
+            bpm=tempo.bpm(),
+            avg_db_deviation=dev,
+            loudness_db=loud,
+        )
+        previous = self._machine.state
+        state = self._machine.update(
+            Observation(
+                media_time_s=self.media_time_s,
+                calm_probability=calm_p,
+                speech_probability=speech_p,
+                silent=silent,
+                steady=False,
+                has_patch=True,
+                fresh_segment=False,
+            )
+        )
+        mean_tags = tags[audible].mean(axis=0)
+        order = np.argsort(mean_tags)[::-1][:TOP_TAGS]
+        event = MoodEvent(
+            stream=self.stream,
+            seq=self._seq,
+            media_time_s=self.media_time_s,
+            window_start_s=max(0.0, self.media_time_s - len(window) / TARGET_RATE_HZ),
+            window_end_s=self.media_time_s,
+            state=state,
+            changed=self.last_event is not None and state is not previous,
+            warming_up=state is MoodState.WARMING_UP or self.media_time_s < c.settled_after_s,
+            calm_probability=calm_p,
+            speech_probability=speech_p,
+            features=features,
+            top_tags=tuple((bundle.tagger.tag_names[i], float(mean_tags[i])) for i in order),
+            model_version="naive+" + bundle.version,
+        )
+        self._seq += 1
+        self.last_event = event
+        return event
