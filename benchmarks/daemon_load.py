@@ -106,19 +106,23 @@ async def _sleep_until(t: float) -> None:
         await asyncio.sleep(delay)
 
 
-async def _subscribe(url: str, headers: dict[str, str], got: dict[tuple[str, float], float]):
+async def _subscribe(
+    url: str, headers: dict[str, str], got: dict[tuple[str, float], float], models: set[str]
+) -> None:
     async with connect(url, additional_headers=headers, compression=None) as ws:
         async for message in ws:
             arrived = time.perf_counter()
             data = json.loads(message)
             if data.get("type") == "mood":
                 got.setdefault((data["stream"], round(data["media_time_s"], 3)), arrived)
+                models.add(str(data.get("model_version")))
 
 
 class DaemonProcess:
     """A daemon subprocess on a free port with a private config dir, pinned to ``core``."""
 
     def __init__(self, kind: str, workdir: Path, core: int | None, max_streams: int) -> None:
+        self.kind = kind
         ready = workdir / "ready.json"
         if kind == "ours":
             cmd = [sys.executable, "-m", "streamer", "daemon"]
@@ -228,7 +232,10 @@ async def _run(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"rss_idle_mb": rss_mb(daemon.pid)}
     got: dict[tuple[str, float], float] = {}
-    subscriber = asyncio.create_task(_subscribe(daemon.url("/v1/events"), daemon.headers, got))
+    models: set[str] = set()
+    subscriber = asyncio.create_task(
+        _subscribe(daemon.url("/v1/events"), daemon.headers, got, models)
+    )
     # A short stream first, so model loading is not counted as latency (it is as memory).
     warm = StreamClient("warm-up", start_at=time.perf_counter())
     await warm.run(daemon.url("/v1/audio"), daemon.headers, wire[:40], time.perf_counter() + 4.0)
@@ -271,6 +278,10 @@ async def _run(
         figures = _latency(live, got, hop_blocks, (settled, end))
         out["phases"].append({"streams": phase.streams, "duration_s": phase.duration_s,
                               "rss_mb": rss[i], **figures})  # fmt: skip
+    # The naive daemon must really run the baseline (its events say so), and ours must not.
+    if not models or any(m.startswith("naive+") != (daemon.kind == "naive") for m in models):
+        raise RuntimeError(f"the {daemon.kind} daemon published model versions {sorted(models)}")
+    out["model_versions"] = sorted(models)
     out["client_failures"] = failures
     out["client_errors"] = sorted({e for c in clients for e in c.errors})
     with contextlib.suppress(OSError):
