@@ -87,9 +87,15 @@ class Bystander:
                 d = self.daemon()
                 async with connect(d.ws_url("/v1/audio"), additional_headers=d.auth,
                                    open_timeout=5, compression=None) as ws:  # fmt: skip
-                    await ws.send(json.dumps({"type": "hello", "v": 1, "stream": self.name,
-                                              "sample_rate_hz": 16_000, "channels": 1,
-                                              "sample_format": "s16le"}))  # fmt: skip
+                    hello_ = {
+                        "type": "hello",
+                        "v": 1,
+                        "stream": self.name,
+                        "sample_rate_hz": 16_000,
+                        "channels": 1,
+                        "sample_format": "s16le",
+                    }
+                    await asyncio.wait_for(ws.send(json.dumps(hello_)), T)
                     if (await recv_json(ws, T))["type"] != "ready":
                         raise ConnectionError("not ready")
                     self.connects += 1
