@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 import math
+import socket
 import threading
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field, fields
@@ -405,6 +406,70 @@ def test_any_control_messages_on_events_get_answers_and_never_break_the_subscrib
         assert code == 1008 and len(errors) == 21, (len(errors), code)
     else:
         assert code is None and len(errors) == bad and got[-1]["type"] == "pong", got
+    watched.assert_nothing_escaped()
+
+
+# -- the HTTP request before any handshake ----------------------------------------------
+
+HEADER_VALUE = st.binary(max_size=60).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
+PATHS = st.sampled_from(["/healthz", "/v1/stats", "/v1/streams", "/v1/events", "/v1/audio",
+                         "/v1/analyze", "/v1/analyze?source=a&source=b", "/nope", "/",
+                         "/v1/events?streams=a,b&since=a:1", "/v1/events?since=x",
+                         f"/v1/stats?token={TOKEN}", "/v1/stats?token="])  # fmt: skip
+HEADERS = st.dictionaries(
+    st.sampled_from(
+        [
+            b"Host",
+            b"Origin",
+            b"Authorization",
+            b"Upgrade",
+            b"Connection",
+            b"Sec-WebSocket-Key",
+            b"Sec-WebSocket-Version",
+            b"X-Junk",
+        ]
+    ),
+    HEADER_VALUE
+    | st.sampled_from(
+        [
+            b"localhost",
+            b"127.0.0.1:1",
+            b"[::1]",
+            b"websocket",
+            b"Upgrade",
+            b"dGhlIHNhbXBsZSBub25jZQ==",
+            b"13",
+            b"Bearer " + TOKEN.encode(),
+            b"chrome-extension://cjpikdgbceefcbkpjabodpmgjgfbfjjp",
+        ]
+    ),
+    max_size=8,
+)
+
+
+@given(path=PATHS, headers=HEADERS)
+@FUZZ
+def test_any_http_request_gets_a_status_never_a_crash(
+    watched: WatchedServer, path: str, headers: dict[bytes, bytes]
+) -> None:
+    """Host, Origin, token and upgrade headers of any shape (bytes included): the gate
+    answers 403, the endpoint its status, or the handshake goes on (101); never a 500."""
+    head = b"GET " + path.encode() + b" HTTP/1.1\r\n"
+    head += b"".join(k + b": " + v + b"\r\n" for k, v in headers.items()) + b"\r\n"
+
+    def exchange() -> int:
+        with socket.create_connection(("127.0.0.1", watched.server.port), timeout=T) as sock:
+            sock.sendall(head)
+            reply = b""
+            while b"\r\n" not in reply:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return 0  # closed without an answer: a malformed request
+                reply += chunk
+            return int(reply.split(b" ", 2)[1])
+
+    status = exchange()
+    assert status in {0, 101, 200, 400, 403, 404, 503}, (status, head)
     watched.assert_nothing_escaped()
 
 
