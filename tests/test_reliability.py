@@ -50,6 +50,8 @@ T = 30.0
 FRAME_S = 0.1
 PACE = 2.0
 """The bystander sends audio this many times faster than real time (the queue holds 10 s)."""
+BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 10.0
+"""The extension's reconnect delays (extension/lib/daemon.js): doubling, jitter 50-100 %."""
 UNHANDLED = ("Traceback", "Task exception was never retrieved", "exception was never")
 
 
@@ -81,7 +83,7 @@ class Bystander:
 
     async def _stream(self) -> None:
         step = int(16_000 * FRAME_S) * 2
-        pos, backoff = 0, 0.25
+        pos, backoff = 0, BACKOFF_MIN_S
         while True:
             try:
                 d = self.daemon()
@@ -99,7 +101,7 @@ class Bystander:
                     if (await recv_json(ws, T))["type"] != "ready":
                         raise ConnectionError("not ready")
                     self.connects += 1
-                    backoff = 0.25
+                    backoff = BACKOFF_MIN_S
                     while True:
                         if pos + step > len(self.pcm):
                             pos = 0
@@ -108,7 +110,7 @@ class Bystander:
                         await asyncio.sleep(FRAME_S / PACE)
             except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError, ConnectionError):
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-                backoff = min(2 * backoff, 2.0)
+                backoff = min(2 * backoff, BACKOFF_MAX_S)
 
     async def _listen(self) -> None:
         while True:
