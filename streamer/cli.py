@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "daemon": ("streamer.daemon_cmd", "run the local server: live analysis for the extension"),
     "devices": ("streamer.devices_cmd", "list audio inputs; mark the system-output monitor"),
     "listen": ("streamer.listen_cmd", "print live events from the daemon (debug client)"),
+    "send": ("streamer.send_cmd", "stream media files into the daemon, as a tab would"),
     "service": ("streamer.service_cmd", "install or remove the daemon as a login service"),
     "token": ("streamer.token_cmd", "print the daemon's token (for the extension and scripts)"),
 }

@@ -29,6 +29,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     add("--config-dir", metavar="DIR", help="where the token lives")
     add("--token", help="token to use instead of the one in the config dir")
     add("--json", action="store_true", help="JSON lines even on a terminal")
+    add("--lines", action="store_true", help="one readable line per event even when piped")
     add("--once", action="store_true", help="exit when the connection ends (no reconnect)")
 
 
@@ -92,6 +93,8 @@ class Listener:
                     async for raw in ws:
                         self.show(json.loads(raw))
                 reason = "connection closed"
+            except BrokenPipeError:
+                return 0  # whoever read our output is gone; reconnecting would not help
             except InvalidStatus as exc:
                 if exc.response.status_code == 403:
                     _err(f"refused (403): {exc.response.body.decode(errors='replace').strip()}")
@@ -151,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     streams = [s for s in (args.streams or "").split(",") if s] or None
     listener = Listener(args.url, token, streams=streams, once=args.once,
-                        as_json=args.json or not sys.stdout.isatty(), out=sys.stdout)  # fmt: skip
+                        as_json=args.json or not (args.lines or sys.stdout.isatty()),
+                        out=sys.stdout)  # fmt: skip
     try:
         return asyncio.run(listener.run())
     except BrokenPipeError:
