@@ -6,12 +6,19 @@ import numpy as np
 
 
 class Ring:
-    """Keeps the newest ``capacity`` rows of shape ``row_shape``; older rows fall off."""
+    """Keeps the newest ``capacity`` rows of shape ``row_shape``; older rows fall off.
+
+    Storage is twice the capacity: rows are appended at the end and, when the end is
+    reached, the newest ``capacity`` rows move to the front in one copy. Each row is
+    thus copied at most once per ``capacity`` rows pushed (amortised O(1)), and the held
+    rows are always one contiguous slice, so reading them never copies.
+    """
 
     def __init__(self, capacity: int, row_shape: tuple[int, ...] = (), dtype: str = "float32"):
         self.capacity = capacity
-        self._buf = np.zeros((capacity, *row_shape), dtype=dtype)
-        self._len = 0
+        self._buf = np.zeros((2 * capacity, *row_shape), dtype=dtype)
+        self._start = 0
+        self._end = 0
         self.total = 0
         """Rows ever pushed (the absolute index of the next row)."""
 
@@ -20,23 +27,27 @@ class Ring:
         n = len(rows)
         if n == 0:
             return
-        if n >= self.capacity:
-            self._buf[:] = rows[-self.capacity :]
-            self._len = self.capacity
-        else:
-            keep = min(self._len, self.capacity - n)
-            self._buf[:keep] = self._buf[self._len - keep : self._len]
-            self._buf[keep : keep + n] = rows
-            self._len = keep + n
         self.total += n
+        if n >= self.capacity:
+            self._buf[: self.capacity] = rows[-self.capacity :]
+            self._start, self._end = 0, self.capacity
+            return
+        if self._end + n > len(self._buf):
+            keep = min(self._end - self._start, self.capacity - n)
+            self._buf[:keep] = self._buf[self._end - keep : self._end]
+            self._start, self._end = 0, keep
+        self._buf[self._end : self._end + n] = rows
+        self._end += n
+        if self._end - self._start > self.capacity:
+            self._start = self._end - self.capacity
 
     def __len__(self) -> int:
-        return self._len
+        return self._end - self._start
 
     def last(self, n: int) -> np.ndarray:
         """The newest ``min(n, len)`` rows, oldest first (a view: copy before keeping)."""
-        n = max(0, min(n, self._len))
-        return self._buf[self._len - n : self._len]
+        n = max(0, min(n, len(self)))
+        return self._buf[self._end - n : self._end]
 
     def since(self, absolute_index: int) -> np.ndarray:
         """Rows from absolute index ``absolute_index`` on (clipped to what is still held)."""

