@@ -1,4 +1,4 @@
-"""Mel frames match essentia's TensorflowInputMusiCNN on its batch framing; tempo of click tracks within 2 %."""
+"""Mel frames match essentia's TensorflowInputMusiCNN; click-track tempo within 2 %."""
 
 from __future__ import annotations
 
