@@ -23,9 +23,9 @@ class ModelBundle:
         return f"{MODEL_VERSION}+calm-{self.calm.version}+speech-{self.speech.version}"
 
     @classmethod
-    def load(cls) -> ModelBundle:
+    def load(cls, tagger: MusicnnTagger | None = None) -> ModelBundle:
         return cls(
-            tagger=shared_tagger(),
+            tagger=tagger or shared_tagger(),
             calm=LogisticHead.load(model_path("calm_head.json")),
             speech=LogisticHead.load(model_path("speech_head.json")),
         )
@@ -42,3 +42,19 @@ def shared_models() -> ModelBundle:
         if _shared is None:
             _shared = ModelBundle.load()
         return _shared
+
+
+_per_thread = threading.local()
+
+
+def thread_models() -> ModelBundle:
+    """A bundle with this thread's own interpreter, for batch work in parallel threads.
+
+    The shared interpreter runs one patch at a time behind a lock; ``analyze --jobs N``
+    gives each worker thread its own (~0.1 s to load, a few MB), so N files use N cores.
+    """
+    bundle: ModelBundle | None = getattr(_per_thread, "bundle", None)
+    if bundle is None:
+        bundle = ModelBundle.load(tagger=MusicnnTagger.load())
+        _per_thread.bundle = bundle
+    return bundle

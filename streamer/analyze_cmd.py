@@ -57,6 +57,7 @@ def expand_inputs(inputs: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     # Heavy imports here, not at module level: `streamchill --help` stays instant.
     from analyzer.errors import AnalyzerError
+    from analyzer.models_bundle import shared_models, thread_models
     from streamer.batch import analyze_audio, load_source
     from streamer.errors import StreamerError
 
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 realtime=args.realtime,
                 on_event=emit if args.events else None,
                 on_progress=_progress_bar(source) if progress else None,
+                models=thread_models() if args.jobs > 1 else shared_models(),
             )
         except (StreamerError, AnalyzerError) as exc:
             print(f"streamchill: error: {exc}", file=sys.stderr, flush=True)

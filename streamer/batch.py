@@ -13,6 +13,7 @@ from typing import Any
 
 from analyzer.config import AnalyzerConfig
 from analyzer.events import MoodEvent
+from analyzer.models_bundle import ModelBundle
 from analyzer.session import Session
 from analyzer.summary import summarize
 from streamer.decode import DecodedAudio, decode_file
@@ -46,6 +47,7 @@ def analyze_audio(
     realtime: bool = False,
     on_event: EventSink | None = None,
     on_progress: ProgressSink | None = None,
+    models: ModelBundle | None = None,
 ) -> AnalysisResult:
     """Stream ``audio`` through a fresh session (paced like playback if ``realtime``)."""
     session = Session(
@@ -53,6 +55,7 @@ def analyze_audio(
         sample_rate_hz=audio.sample_rate_hz,
         channels=audio.channels,
         config=config,
+        models=models,
         keep_history=True,
     )
     events: list[MoodEvent] = []
