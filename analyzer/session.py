@@ -118,7 +118,8 @@ class Session:
         self._danceability = 0.0
         self._danceability_at_s = -1e9
         self._seq = 0
-        self._judged_this_hop = 0
+        self._hop_new_segment = False
+        self._hop_judged = 0
         self._bpm = 0.0
         self._young_patches_left = 0
         self._finished = False
@@ -215,18 +216,28 @@ class Session:
         if len(frames):
             self._mel_ring.push(frames)
             self._tempo.push(frames)
+            # Judge a patch as soon as its frames are complete, not at the next hop: the
+            # CNN's ~24 ms then lands between hops and the hop's event is not kept waiting.
+            self._judge_pending()
+
+    def _judge_pending(self) -> None:
+        new_segment, judged = self._judge_due_patches()
+        self._hop_new_segment |= new_segment
+        self._hop_judged += judged
 
     # ------------------------------------------------------------------ per hop
 
     def _hop(self) -> MoodEvent | None:
         c = self.config
         self._detect_change()
-        new_segment = self._judge_due_patches()
+        self._judge_pending()  # a re-aligned patch may be complete already
+        new_segment, judged = self._hop_new_segment, self._hop_judged
+        self._hop_new_segment, self._hop_judged = False, 0
         if new_segment:
             self._young_patches_left = YOUNG_SEGMENT_PATCHES
-        fresh = self._young_patches_left > 0 and self._judged_this_hop > 0
+        fresh = self._young_patches_left > 0 and judged > 0
         if fresh:
-            self._young_patches_left -= self._judged_this_hop
+            self._young_patches_left -= judged
         if not self._patches and self.last_event is None:
             return None  # nothing to say before the first patch
         silent = self._is_silent()
@@ -276,15 +287,17 @@ class Session:
         self.last_event = event
         return event
 
-    def _judge_due_patches(self) -> bool:
-        """Run the CNN on every complete patch that is due; True if a new segment began."""
+    def _judge_due_patches(self) -> tuple[bool, int]:
+        """Run the CNN on every complete patch that is due.
+
+        Returns (a new segment began, patches judged).
+        """
         starts: list[int] = []
         while self._mel_ring.total >= self._next_patch_frame + PATCH_FRAMES:
             starts.append(self._next_patch_frame)
             self._next_patch_frame += self._patch_hop_frames
-        self._judged_this_hop = len(starts)
         if not starts:
-            return False
+            return False, 0
         batch = np.stack([self._frames_at(s) for s in starts])
         tags, emb = self._models.tagger.predict(batch)
         calm = self._models.calm.patch_logits(tags, emb)
@@ -313,7 +326,7 @@ class Session:
             self._patches.append(result)
             if self.history is not None:
                 self.history.append(result)
-        return fresh
+        return fresh, len(starts)
 
     def _judgement_differs(self, first_new: PatchResult, tol: float) -> bool:
         """Does the first patch after a novelty point judge the music differently?
@@ -323,7 +336,9 @@ class Session:
         we drop the old evidence and let the state move without the dwell; otherwise the
         segment simply continues, so a steady track keeps its steady estimate.
         """
-        old = self._segment_patches()
+        # The window is measured from the new patch's end, not from the frames held now,
+        # so the answer does not depend on how the audio was chunked.
+        old = self._segment_patches(at_frame=first_new.start_frame + PATCH_FRAMES)
         if not old:
             return True
         heads = self._models
@@ -337,9 +352,10 @@ class Session:
         frames = self._mel_ring.since(start_frame)[:PATCH_FRAMES]
         return np.ascontiguousarray(frames, dtype=np.float32)
 
-    def _segment_patches(self) -> list[PatchResult]:
-        """Audible patches of the current segment that are inside the window."""
-        oldest = max(self._segment_start_frame, self._mel_ring.total - self._window_frames)
+    def _segment_patches(self, at_frame: int | None = None) -> list[PatchResult]:
+        """Audible patches of the current segment inside the window ending at ``at_frame``."""
+        end = self._mel_ring.total if at_frame is None else at_frame
+        oldest = max(self._segment_start_frame, end - self._window_frames)
         inside = [p for p in self._patches if p.start_frame >= oldest]
         audible = [p for p in inside if p.level_db > self.config.silence_db]
         return audible or inside[-1:]
