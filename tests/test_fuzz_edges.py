@@ -279,10 +279,11 @@ def test_any_first_message_gets_ready_or_a_documented_error_and_close(
 
 
 @st.composite
-def pcm_streams(draw: st.DrawFn) -> tuple[str, int, bytes, list[int], int | None]:
-    """(sample_format, channels, finite PCM bytes, cut points, where to slip in a NaN
-    frame (at a cut that falls on a whole sample frame) or None)."""
+def pcm_streams(draw: st.DrawFn) -> tuple[str, int, int, bytes, list[int], int | None]:
+    """(sample_format, sample_rate_hz, channels, finite PCM bytes, cut points, where to slip
+    in a NaN frame (at a cut that falls on a whole sample frame) or None)."""
     fmt = draw(st.sampled_from(["s16le", "f32le"]))
+    rate = draw(st.sampled_from([8000, 16_000, 22_050, 44_100, 48_000, 192_000]))
     channels = draw(st.integers(1, 8))
     frames = draw(st.integers(0, 400))
     if fmt == "s16le":
@@ -296,17 +297,19 @@ def pcm_streams(draw: st.DrawFn) -> tuple[str, int, bytes, list[int], int | None
     cuts = sorted(draw(st.lists(st.integers(1, max(1, len(data) - 1)), max_size=12, unique=True)))
     cuts = [c for c in cuts if c < len(data)]
     poison = draw(st.none() | st.integers(0, len(cuts)))
-    return fmt, channels, data, cuts, poison
+    return fmt, rate, channels, data, cuts, poison
 
 
 @given(case=pcm_streams(), empty_frame=st.booleans())
 @FUZZ
 def test_pcm_of_any_layout_split_anywhere_reaches_analysis_whole_and_in_order(
-    watched: WatchedServer, case: tuple[str, int, bytes, list[int], int | None], empty_frame: bool
+    watched: WatchedServer,
+    case: tuple[str, int, int, bytes, list[int], int | None],
+    empty_frame: bool,
 ) -> None:
     """Whatever the frame boundaries, analysis gets exactly the whole sample frames sent,
     in order; an empty or NaN frame is refused with ``bad_frame`` and leaves no trace."""
-    fmt, channels, data, cuts, poison = case
+    fmt, rate, channels, data, cuts, poison = case
     name = fresh_name()
     frame = channels * SampleFormat(fmt).bytes_per_sample
     bounds = [0, *cuts, len(data)]
@@ -319,7 +322,7 @@ def test_pcm_of_any_layout_split_anywhere_reaches_analysis_whole_and_in_order(
     if empty_frame:
         pieces.insert(len(pieces) // 2, b"")
         bad += 1
-    hello = {"type": "hello", "stream": name, "sample_rate_hz": 16000, "channels": channels,
+    hello = {"type": "hello", "stream": name, "sample_rate_hz": rate, "channels": channels,
              "sample_format": fmt}  # fmt: skip
 
     async def go() -> tuple[list[dict[str, Any]], int | None]:
