@@ -63,7 +63,7 @@ def loudness_features(hop_power: np.ndarray) -> tuple[float, float]:
 
 def danceability(samples_16k: np.ndarray) -> float:
     """essentia DFA danceability of a 16 kHz window (0 for windows too short to judge)."""
-    if len(samples_16k) < 16_000 * 3:
+    if len(samples_16k) < 16_000 * 2.5:
         return 0.0
     algo = essentia_standard().Danceability(sampleRate=16_000)
     value, _dfa = algo(np.ascontiguousarray(samples_16k, dtype=np.float32))

@@ -105,9 +105,12 @@ class Session:
         # Bounded by the window: 30 s of mel (720 kB), hop powers, and float16 audio (960 kB).
         self._mel_ring = Ring(window_frames + PATCH_FRAMES, (N_MELS,))
         self._power_ring = Ring(window_frames, (), dtype="float64")
-        self._audio_ring = Ring(int(c.window_s * TARGET_RATE_HZ), (), dtype="float16")
+        # One hop more than the window: danceability reads the window ending at a patch's
+        # end, which may lie up to a hop before the newest sample.
+        self._audio_ring = Ring(int((c.window_s + c.hop_s) * TARGET_RATE_HZ), (), dtype="float16")
         self._patches: deque[PatchResult] = deque(maxlen=int(c.window_s / c.patch_interval_s) + 4)
         self._patch_hop_frames = max(1, round(c.patch_interval_s * FRAMES_PER_S))
+        self._half_hop_frames = round(c.hop_s * FRAMES_PER_S / 2)
         self._next_patch_frame = 0
         self._segment_start_frame = 0
         self._pending_segment_frame: int | None = None
@@ -296,6 +299,11 @@ class Session:
         while self._mel_ring.total >= self._next_patch_frame + PATCH_FRAMES:
             starts.append(self._next_patch_frame)
             self._next_patch_frame += self._patch_hop_frames
+            if self._next_patch_frame == self._patch_hop_frames:
+                # After the first patch (which makes the first estimate at ~3 s), shift the
+                # grid by half a hop: patches then complete between hop boundaries, and the
+                # CNN's work never delays a hop's event in a live stream.
+                self._next_patch_frame += self._half_hop_frames
         if not starts:
             return False, 0
         batch = np.stack([self._frames_at(s) for s in starts])
@@ -326,7 +334,26 @@ class Session:
             self._patches.append(result)
             if self.history is not None:
                 self.history.append(result)
+        self._refresh_danceability(starts[-1] + PATCH_FRAMES)
         return fresh, len(starts)
+
+    def _refresh_danceability(self, end_frame: int) -> None:
+        """DFA danceability of the window ending where the newest patch ends.
+
+        It runs here, beside the CNN and half a hop away from hop boundaries, rather than
+        on a hop, so that it never delays an event; reading the window up to the patch's
+        end keeps the value independent of how the audio was chunked.
+        """
+        c = self.config
+        end_sample = end_frame * HOP_SIZE
+        if (end_sample / TARGET_RATE_HZ) - self._danceability_at_s < c.danceability_interval_s:
+            return
+        held = self._audio_ring.last(len(self._audio_ring))
+        held_start = self._audio_ring.total - len(held)
+        start = max(held_start, end_sample - int(c.window_s * TARGET_RATE_HZ))
+        window = held[start - held_start : end_sample - held_start].astype(np.float32)
+        self._danceability = danceability(window)
+        self._danceability_at_s = end_sample / TARGET_RATE_HZ
 
     def _judgement_differs(self, first_new: PatchResult, tol: float) -> bool:
         """Does the first patch after a novelty point judge the music differently?
@@ -436,11 +463,6 @@ class Session:
         return None
 
     def _features(self) -> WindowFeatures:
-        c = self.config
-        if self.media_time_s - self._danceability_at_s >= c.danceability_interval_s:
-            audio = self._audio_ring.last(len(self._audio_ring)).astype(np.float32)
-            self._danceability = danceability(audio)
-            self._danceability_at_s = self.media_time_s
         dev, loud = loudness_features(self._power_ring.last(self._window_frames))
         if self._seq % TEMPO_EVERY_HOPS == 0:
             self._bpm = self._tempo.bpm()
