@@ -6,7 +6,8 @@ Capture goes through the content script (the page's own <audio>, on an allowed s
 cannot give, so the tab-capture path is not exercised here.
 
 Run: ``/work/venv/bin/pytest -m browser tests/test_extension_e2e.py``.
-Set ``STREAMCHILL_UPDATE_SCREENSHOTS=1`` to rewrite ``docs/screenshot-popup.png``;
+Set ``STREAMCHILL_UPDATE_SCREENSHOTS=1`` to rewrite ``docs/screenshot-popup.png`` and
+``docs/screenshot-breathe.png``;
 set ``STREAMCHILL_E2E_STANDIN=1`` to run against the stand-in daemon in tests/support.
 """
 
@@ -205,6 +206,8 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path, speech: Path) ->
         phase = breathe.get_attribute("#cue", "data-phase")
         if phase and (not seen or seen[-1] != phase):
             seen.append(phase)
+            if phase == "exhale":
+                breathe.screenshot(path=str(shots / "screenshot-breathe.png"))
         breathe.wait_for_timeout(200)
     assert seen[:2] == ["inhale", "exhale"], seen
     breathe.wait_for_selector("#finish:not(.hidden)", timeout=15_000)
