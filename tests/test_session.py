@@ -90,8 +90,11 @@ def test_pcm_bytes_with_declared_format(decoded_examples: dict) -> None:
 
 
 def test_shipped_examples_get_their_names(examples_16k: dict) -> None:
-    assert states(run_session(examples_16k["calm"]))[-1] is MoodState.CALM
-    assert states(run_session(examples_16k["aggressive"]))[-1] is MoodState.AGGRESSIVE
+    calm = states(run_session(examples_16k["calm"]))
+    aggressive = states(run_session(examples_16k["aggressive"]))
+    assert calm[-1] is MoodState.CALM
+    assert aggressive[-1] is MoodState.AGGRESSIVE
+    assert MoodState.SPEECH not in calm + aggressive, "music is never called speech"
 
 
 def test_silence_is_silence_and_never_calm() -> None:
