@@ -86,9 +86,12 @@
     if (ctx.state === "suspended") ctx.resume().catch(() => {});
     // YouTube swaps the source under the same element: rebuild on a new track.
     if (stream) {
-      stream.addEventListener("addtrack", () => {
+      // Tap the added track itself: when the old track is removed only after the new one
+      // is added, a source made from the whole stream would keep the old, ended track.
+      stream.addEventListener("addtrack", (ev) => {
+        if (!ev.track || ev.track.kind !== "audio") return;
         try { source.disconnect(); } catch { /* already */ }
-        source = ctx.createMediaStreamSource(stream);
+        source = ctx.createMediaStreamSource(new MediaStream([ev.track]));
         source.connect(node);
       });
     }
