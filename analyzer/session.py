@@ -42,6 +42,7 @@ from analyzer.hysteresis import MoodStateMachine, Observation
 from analyzer.mel import FRAMES_PER_S, HOP_SIZE, N_MELS, PATCH_FRAMES, MelFrameStream
 from analyzer.models_bundle import ModelBundle, shared_models
 from analyzer.ring import Ring
+from analyzer.signal_checks import novelty, steady_kind
 
 TOP_TAGS = 3
 NOVELTY_REFERENCE_S = 8.0
@@ -399,38 +400,12 @@ class Session:
         if ref_n < c.novelty_min_segment_s * FRAMES_PER_S:
             return
         frames = self._mel_ring.last(recent_n + ref_n)
-        ref, recent = frames[:ref_n], frames[ref_n:]
-        spread = ref.std(axis=0) + 0.05
-        distance = float(np.sqrt(np.mean(((recent.mean(axis=0) - ref.mean(axis=0)) / spread) ** 2)))
+        distance, offset = novelty(frames[:ref_n], frames[ref_n:])
         if distance > c.novelty_threshold:
-            change = total - recent_n + self._change_offset(recent, ref.mean(axis=0), spread)
+            change = total - recent_n + offset
             self._pending_segment_frame = change
             # Re-align the patch grid so the first patch after the change starts on it.
             self._next_patch_frame = change
-
-    @staticmethod
-    def _change_offset(recent: np.ndarray, ref_mean: np.ndarray, spread: np.ndarray) -> int:
-        """Where in ``recent`` the new music starts, in frames.
-
-        The mean of the frames after a candidate start moves furthest from the reference
-        once the candidate is past the true change, and stays there; we take the earliest
-        candidate that reaches 90 % of that plateau (plus one step of margin), so the
-        first new patch holds as little of the old music as possible.
-        """
-        step = 4
-        candidates = range(0, len(recent) - 16, step)
-        dists = np.array(
-            [
-                np.sqrt(np.mean(((recent[k:].mean(axis=0) - ref_mean) / spread) ** 2))
-                for k in candidates
-            ]
-        )
-        if len(dists) == 0:
-            return 0
-        first = int(np.argmax(dists >= 0.9 * dists.max()))
-        # One step of margin: a loud tail of the old music weighs more in a patch than a
-        # late start does.
-        return int(candidates[min(first + 1, len(dists) - 1)])
 
     def _is_silent(self) -> bool:
         c = self.config
@@ -438,29 +413,7 @@ class Session:
         return len(span) == 0 or float(level_db(float(span.max()))) < c.silence_db
 
     def _steady_kind(self) -> str | None:
-        """``steady_tone`` (sine, hum), ``noise`` (white/pink/brown), or None for anything else.
-
-        Three cheap statistics of the last 3 s of log-mel frames: a tone does not move at
-        all; noise moves frame to frame but with no temporal structure and no change of
-        its 0.5 s average. Thresholds and their devset margins are in AnalyzerConfig.
-        """
-        c = self.config
-        frames = self._mel_ring.last(PATCH_FRAMES)
-        if len(frames) < PATCH_FRAMES:
-            return None
-        centred = frames - frames.mean(axis=0)
-        spread = centred.std(axis=0) + 1e-6
-        if float(spread.mean()) < c.tone_spread:
-            return "steady_tone"
-        lag = 4
-        autocorr = (centred[lag:] * centred[:-lag]).mean(axis=0) / spread**2
-        blocks = frames[: 6 * 31].reshape(6, 31, N_MELS).mean(axis=1)
-        if (
-            float(np.median(autocorr)) < c.noise_autocorr
-            and float(blocks.std(axis=0).mean()) < c.noise_block_spread
-        ):
-            return "noise"
-        return None
+        return steady_kind(self._mel_ring.last(PATCH_FRAMES), self.config)
 
     def _features(self) -> WindowFeatures:
         dev, loud = loudness_features(self._power_ring.last(self._window_frames))
