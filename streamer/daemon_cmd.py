@@ -59,15 +59,35 @@ def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, daemon.stop)
         await daemon.run()
 
+    code = 0
     try:
         asyncio.run(main())
     except StreamerError as exc:
         log.error("%s", exc)
-        return 2
+        code = 2
     except OSError as exc:
         log.error("cannot serve on %s:%s: %s", settings.host, settings.port, exc.strerror)
-        return 1
+        code = 1
     finally:
         if ready_file is not None:
             ready_file.unlink(missing_ok=True)
-    return 0
+    if settings.capture:
+        _exit_without_portaudio_teardown(code)
+    return code
+
+
+def _exit_without_portaudio_teardown(code: int) -> None:
+    """Leave now, skipping interpreter teardown.
+
+    Everything of ours is closed by this point. What is left is sounddevice's atexit hook,
+    ``Pa_Terminate``, which can block for good while a capture stream is still being
+    closed on its background thread (seen with PulseAudio under load: "stopped" logged,
+    then the process hung past SIGTERM's grace period). A daemon must stop when told to.
+    """
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
