@@ -2,7 +2,9 @@
 
 For demos and for debugging the daemon without a browser: each file becomes one ingest
 stream on ``/v1/audio`` (named after the file), sent in 100 ms PCM frames paced like
-playback (``--fast`` sends as fast as the daemon takes them).
+playback, or ``--speed`` times faster. The daemon is a live service: it queues at most a
+few seconds of audio per stream and drops (and reports) what arrives faster than it can
+analyse, so there is no "as fast as possible" here; ``streamchill analyze`` is for that.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     add("--config-dir", metavar="DIR", help="where the token lives")
     add("--token", help="token to use instead of the one in the config dir")
     add("--format", choices=["s16le", "f32le"], default="s16le", help="PCM sample format")
-    add("--fast", action="store_true", help="do not pace like playback")
+    add("--speed", type=float, default=1.0,
+        help="pace at this multiple of playback speed (default 1; keep it modest)")  # fmt: skip
 
 
 def stream_name(path: Path) -> str:
@@ -42,7 +45,7 @@ def encode(block: np.ndarray, sample_format: str) -> bytes:
     return block.astype("<f4").tobytes()
 
 
-async def send_file(url: str, token: str, path: Path, sample_format: str, fast: bool) -> None:
+async def send_file(url: str, token: str, path: Path, sample_format: str, speed: float) -> None:
     """Decode ``path`` and stream it; raises StreamerError with a one-line reason."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus, WebSocketException
@@ -70,8 +73,8 @@ async def send_file(url: str, token: str, path: Path, sample_format: str, fast: 
             for block in audio.blocks(FRAME_S):
                 await ws.send(encode(block, sample_format))
                 sent_s += len(block) / audio.sample_rate_hz
-                ahead = sent_s - (time.monotonic() - started)
-                if not fast and ahead > 0:
+                ahead = sent_s / speed - (time.monotonic() - started)
+                if ahead > 0:
                     await asyncio.sleep(ahead)
             await ws.send(json.dumps({"type": "bye", "v": 1}))
             await asyncio.sleep(0.5)  # let the final event out before closing
@@ -93,10 +96,13 @@ def run(args: argparse.Namespace) -> int:
     except StreamerError as exc:
         print(f"streamchill send: {exc}", file=sys.stderr)
         return 1
+    if not 0.1 <= args.speed <= 20:
+        print("streamchill send: --speed must be between 0.1 and 20", file=sys.stderr)
+        return 2
     failed = 0
     for name in args.files:
         try:
-            asyncio.run(send_file(args.url, token, Path(name), args.format, args.fast))
+            asyncio.run(send_file(args.url, token, Path(name), args.format, args.speed))
         except StreamerError as exc:
             print(f"streamchill send: {exc}", file=sys.stderr)
             failed += 1

@@ -1,0 +1,70 @@
+"""`streamchill send` and `streamchill listen`: the demo's two clients against the real daemon."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import example_path
+from tests.support.daemon import RunningDaemon, daemon  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.integration
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streamer", *args],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def test_send_streams_a_file_that_a_listener_sees_judged(daemon: RunningDaemon) -> None:  # noqa: F811
+    url = f"ws://127.0.0.1:{daemon.port}"
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "streamer", "listen", "--url", url, "--json",
+         "--config-dir", str(daemon.config_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    messages: list[dict] = []
+    done = threading.Event()
+
+    def read() -> None:
+        assert listener.stdout is not None
+        for line in listener.stdout:
+            messages.append(json.loads(line))
+            if messages[-1]["type"] == "stream_end":
+                done.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        sent = cli("send", "--speed", "4", "--url", url, "--config-dir", str(daemon.config_dir),
+                   str(example_path("calm")))  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        assert done.wait(60), f"no stream_end; got {messages[-3:]}"
+    finally:
+        listener.terminate()
+        listener.wait(timeout=30)
+    moods = [
+        m for m in messages if m["type"] == "mood" and m["stream"] == "file-calm-mountain-idyll"
+    ]
+    assert len(moods) >= 15, messages[:3]
+    assert [m["seq"] for m in moods] == list(range(len(moods)))
+    assert moods[-1]["state"] == "calm"
+
+
+def test_send_says_clearly_when_no_daemon_is_there(tmp_path: Path) -> None:
+    sent = cli("send", "--url", "ws://127.0.0.1:9", "--token", "x", str(example_path("calm")))
+    assert sent.returncode == 1
+    assert "cannot stream to the daemon" in sent.stderr and "Traceback" not in sent.stderr
+
+
+def test_send_refuses_a_wrong_token(daemon: RunningDaemon) -> None:  # noqa: F811
+    url = f"ws://127.0.0.1:{daemon.port}"
+    sent = cli("send", "--url", url, "--token", "wrong", str(example_path("calm")))
+    assert sent.returncode == 1 and "refused (403)" in sent.stderr
