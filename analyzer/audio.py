@@ -65,17 +65,26 @@ class PcmDecoder:
             ints = np.frombuffer(buf[:usable], dtype="<i2")
             samples = ints.astype(np.float32) / 32768.0
         else:
-            samples = np.frombuffer(buf[:usable], dtype="<f4").astype(np.float32)
-            if not np.all(np.isfinite(samples)):
-                # NaN/inf would poison every later window; zero them rather than fail the stream.
-                samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
-            samples = np.clip(samples, -1.0, 1.0)
+            samples = tame(np.frombuffer(buf[:usable], dtype="<f4").astype(np.float32))
         return samples.reshape(-1, self.channels)
 
     @property
     def pending_bytes(self) -> int:
         """Bytes of an incomplete frame still waiting for the rest."""
         return len(self._carry)
+
+
+def tame(samples: np.ndarray) -> np.ndarray:
+    """Float samples made safe: NaN -> 0, +-inf -> +-1, everything clipped to [-1, 1].
+
+    NaN/inf would poison every later window; we zero them rather than fail the stream.
+    The common case (finite, in range) costs one pass and no copy.
+    """
+    if not np.isfinite(samples).all():
+        samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
+    if samples.size and (samples.max() > 1.0 or samples.min() < -1.0):
+        samples = np.clip(samples, -1.0, 1.0)
+    return samples
 
 
 def to_mono(frames: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from analyzer.audio import (
     PcmDecoder,
     Resampler,
     SampleFormat,
+    tame,
     to_mono,
     validate_layout,
 )
@@ -190,13 +191,7 @@ class Session:
             return arr.astype(np.float32) / 32768.0
         if arr.dtype not in (np.float32, np.float64):
             raise AudioFormatError(f"unsupported sample dtype {arr.dtype}; use float32 or int16")
-        out = arr.astype(np.float32, copy=False)
-        # The common case (finite samples in range) costs one min/max pass, no copies.
-        if not np.isfinite(out).all():
-            out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=-1.0)
-        if out.size and (out.max() > 1.0 or out.min() < -1.0):
-            out = np.clip(out, -1.0, 1.0)
-        return out
+        return tame(arr.astype(np.float32, copy=False))
 
     def _consume(self, samples: np.ndarray) -> list[MoodEvent]:
         events: list[MoodEvent] = []
