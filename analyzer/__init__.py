@@ -4,6 +4,6 @@ Nothing in this package opens a socket, a device or a file it was not handed;
 heavy libraries (essentia, LiteRT) load lazily on first analysis.
 """
 
-from analyzer.events import MoodEvent, MoodState, WindowFeatures
+from streamchill.analyzer.events import MoodEvent, MoodState, WindowFeatures
 
 __all__ = ["MoodEvent", "MoodState", "WindowFeatures"]

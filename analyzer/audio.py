@@ -11,7 +11,7 @@ from enum import StrEnum
 import numpy as np
 import soxr
 
-from analyzer.errors import AudioFormatError
+from streamchill.analyzer.errors import AudioFormatError
 
 TARGET_RATE_HZ = 16_000
 """The CNN's input rate; every stream is converted to it once."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from analyzer.errors import EventDecodeError
+from streamchill.analyzer.errors import EventDecodeError
 
 PROTOCOL_VERSION = 1
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from analyzer.essentia_lib import essentia_standard
-from analyzer.mel import FRAMES_PER_S, HOP_SIZE
-from analyzer.ring import Ring
+from streamchill.analyzer.essentia_lib import essentia_standard
+from streamchill.analyzer.mel import FRAMES_PER_S, HOP_SIZE
+from streamchill.analyzer.ring import Ring
 
 SILENCE_FLOOR_DB = -120.0
 LEVEL_BLOCK_HOPS = 8

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.errors import ModelLoadError
+from streamchill.analyzer.errors import ModelLoadError
 
 INPUT_KINDS = ("embedding", "tags", "embedding+tags")
 
@@ -73,7 +73,7 @@ class LogisticHead:
         except FileNotFoundError as exc:
             raise ModelLoadError(
                 f"model head {path} is missing; reinstall streamchill or rebuild it with "
-                "models/train_heads.py"
+                "models/tools/train_heads.py"
             ) from exc
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelLoadError(f"model head {path} is unreadable or corrupt: {exc}") from exc

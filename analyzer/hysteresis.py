@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyzer.config import AnalyzerConfig
-from analyzer.events import MoodState
+from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.events import MoodState
 
 
 @dataclass(frozen=True, slots=True)

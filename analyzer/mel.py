@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from analyzer.essentia_lib import essentia_standard
+from streamchill.analyzer.essentia_lib import essentia_standard
 
 FRAME_SIZE = 512
 HOP_SIZE = 256

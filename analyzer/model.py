@@ -1,7 +1,7 @@
 """The musicnn backbone on LiteRT: 3 s log-mel patches in, 50 MSD tags and a 200-d embedding out.
 
 The model file is converted from the pretrained MSD_musicnn weights by
-``models/build_musicnn.py`` (see ``models/MODEL_CARD.md``). Only ``ai-edge-litert`` is needed
+``models/tools/build_musicnn.py`` (see ``models/MODEL_CARD.md``). Only ``ai-edge-litert`` is needed
 at run time, and it is imported when a model is loaded, so importing this module stays cheap.
 """
 
@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.errors import ModelLoadError
+from streamchill.analyzer.errors import ModelLoadError
+from streamchill.analyzer.model_files import model_path
 
 MODEL_VERSION = "msd-musicnn-f16-1"
 """Names the shipped weights and their conversion; bump it when the model file changes."""
@@ -33,9 +34,6 @@ _EMBEDDING_TENSOR = "model/dense/BiasAdd"
 
 
 def _default_path(name: str) -> Path:
-    # Imported here so that a broken models package surfaces as a load error, not an import one.
-    from models import model_path
-
     return model_path(name)
 
 
@@ -49,7 +47,7 @@ def _load_tag_names(model_file: Path) -> tuple[str, ...]:
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
             f"cannot read the tag names {tags_file}: {exc}; reinstall streamchill "
-            "or rebuild with models/build_musicnn.py"
+            "or rebuild with models/tools/build_musicnn.py"
         ) from exc
     if not (isinstance(names, list) and len(names) == N_TAGS):
         raise ModelLoadError(f"{tags_file} must hold a list of {N_TAGS} tag names")
@@ -104,7 +102,7 @@ class MusicnnTagger:
         if not path.is_file():
             raise ModelLoadError(
                 f"model file {path} does not exist; reinstall streamchill, or rebuild it with "
-                "`python models/build_musicnn.py` (see models/MODEL_CARD.md)"
+                "`python models/tools/build_musicnn.py` (see models/MODEL_CARD.md)"
             )
         try:
             interp = Interpreter(model_path=str(path), num_threads=num_threads)
@@ -112,7 +110,7 @@ class MusicnnTagger:
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(
                 f"model file {path} is corrupt or not a LiteRT model ({exc}); reinstall "
-                "streamchill, or rebuild it with `python models/build_musicnn.py`"
+                "streamchill, or rebuild it with `python models/tools/build_musicnn.py`"
             ) from exc
         return cls(interp, _load_tag_names(path), path=path)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from analyzer.heads import LogisticHead
-from analyzer.model import MODEL_VERSION, MusicnnTagger, shared_tagger
-from models import model_path
+from streamchill.analyzer.heads import LogisticHead
+from streamchill.analyzer.model import MODEL_VERSION, MusicnnTagger, shared_tagger
+from streamchill.analyzer.model_files import model_path
 
 
 @dataclass(frozen=True)

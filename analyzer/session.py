@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analyzer.audio import (
+from streamchill.analyzer.audio import (
     TARGET_RATE_HZ,
     PcmDecoder,
     Resampler,
@@ -29,21 +29,21 @@ from analyzer.audio import (
     to_mono,
     validate_layout,
 )
-from analyzer.config import AnalyzerConfig
-from analyzer.errors import AudioFormatError
-from analyzer.events import MoodEvent, MoodState, WindowFeatures
-from analyzer.features import (
+from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.errors import AudioFormatError
+from streamchill.analyzer.events import MoodEvent, MoodState, WindowFeatures
+from streamchill.analyzer.features import (
     HopPowerMeter,
     TempoTracker,
     danceability,
     level_db,
     loudness_features,
 )
-from analyzer.hysteresis import MoodStateMachine, Observation
-from analyzer.mel import FRAMES_PER_S, HOP_SIZE, N_MELS, PATCH_FRAMES, MelFrameStream
-from analyzer.models_bundle import ModelBundle, shared_models
-from analyzer.ring import Ring
-from analyzer.signal_checks import novelty, steady_kind
+from streamchill.analyzer.hysteresis import MoodStateMachine, Observation
+from streamchill.analyzer.mel import FRAMES_PER_S, HOP_SIZE, N_MELS, PATCH_FRAMES, MelFrameStream
+from streamchill.analyzer.models_bundle import ModelBundle, shared_models
+from streamchill.analyzer.ring import Ring
+from streamchill.analyzer.signal_checks import novelty, steady_kind
 
 TOP_TAGS = 3
 NOVELTY_REFERENCE_S = 8.0

@@ -4,15 +4,15 @@
 * :func:`steady_kind` — is this a steady tone, hum or noise rather than music?
 
 Pure functions of arrays, so they are tested and tuned on their own (the devset
-measurements behind the thresholds are in :class:`analyzer.config.AnalyzerConfig`).
+measurements behind the thresholds are in :class:`streamchill.analyzer.config.AnalyzerConfig`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from analyzer.config import AnalyzerConfig
-from analyzer.mel import N_MELS, PATCH_FRAMES
+from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.mel import N_MELS, PATCH_FRAMES
 
 SPREAD_FLOOR = 0.05
 """Added to the reference's per-band spread so near-silent bands do not blow up the z-scores."""

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.events import MoodEvent, MoodState
-from analyzer.heads import LogisticHead
-from analyzer.session import PatchResult
+from streamchill.analyzer.events import MoodEvent, MoodState
+from streamchill.analyzer.heads import LogisticHead
+from streamchill.analyzer.session import PatchResult
 
 CHUNK_S = 30.0
 

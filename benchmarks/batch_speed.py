@@ -3,7 +3,7 @@
 One worker process (``spawn``) per core, each pinned to its core. A worker decodes the
 music, loads the models and warms both analyzers up once; then every run sends chosen
 workers the same start time, so only analysis is timed. ``ours`` is
-``streamer.batch.analyze_audio`` (what ``streamchill analyze`` runs per file, summary
+``streamchill.streamer.batch.analyze_audio`` (what ``streamchill analyze`` runs per file, summary
 included); ``naive`` streams the same audio through :class:`naive.NaiveSession`.
 
 Speed = seconds of audio analysed by all workers / wall seconds from the start to the
@@ -27,7 +27,7 @@ START_DELAY_S = 0.3
 
 def _analyze(kind: str, audio: Any, name: str) -> None:
     if kind == "ours":
-        from streamer.batch import analyze_audio
+        from streamchill.streamer.batch import analyze_audio
 
         analyze_audio(name, audio)
         return
@@ -42,9 +42,10 @@ def _analyze(kind: str, audio: Any, name: str) -> None:
 
 def _worker(core: int | None, audio_s: float, commands: Any, results: Any) -> None:
     sys.path.insert(0, str(HERE))
+    from streamchill.streamer.sources.decode import DecodedAudio
+
     from machine import pin
     from music import RATE_HZ, music
-    from streamer.decode import DecodedAudio
 
     if core is not None:
         pin(core)

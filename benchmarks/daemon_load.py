@@ -125,7 +125,7 @@ class DaemonProcess:
         self.kind = kind
         ready = workdir / "ready.json"
         if kind == "ours":
-            cmd = [sys.executable, "-m", "streamer", "daemon"]
+            cmd = [sys.executable, "-m", "streamchill.streamer", "daemon"]
         else:
             cmd = [sys.executable, str(HERE / "naive_daemon.py")]
         cmd += ["--port", "0", "--config-dir", str(workdir / "config"),

@@ -25,7 +25,7 @@ EXAMPLES = ROOT / "models" / "examples"
 
 @cache
 def _clips() -> tuple[np.ndarray, ...]:
-    from streamer.decode import decode_file
+    from streamchill.streamer.sources.decode import decode_file
 
     clips = []
     paths = sorted(EXAMPLES.glob("aggressive-*.ogg")) + sorted(EXAMPLES.glob("calm-*.ogg"))

@@ -1,7 +1,8 @@
 """The naive baseline: an analyzer that recomputes the whole 30 s window every hop.
 
-:class:`NaiveSession` has the surface of :class:`analyzer.session.Session` (``feed`` and
-``finish`` returning :class:`~analyzer.events.MoodEvent` lists, one event per 1 s hop from
+:class:`NaiveSession` has the surface of :class:`streamchill.analyzer.session.Session` (``feed`` and
+``finish`` returning :class:`~streamchill.analyzer.events.MoodEvent` lists, one event per
+1 s hop from
 the first complete patch on) and uses the same building blocks, but keeps no analysis
 state between hops except the raw audio of the window. Every hop it computes, from
 scratch: the log-mel frames of the whole window, every 3 s patch through the CNN (about
@@ -17,8 +18,7 @@ sessions emit events at the same media times.
 from __future__ import annotations
 
 import numpy as np
-
-from analyzer.audio import (
+from streamchill.analyzer.audio import (
     TARGET_RATE_HZ,
     PcmDecoder,
     Resampler,
@@ -26,19 +26,19 @@ from analyzer.audio import (
     to_mono,
     validate_layout,
 )
-from analyzer.config import AnalyzerConfig
-from analyzer.events import MoodEvent, MoodState, WindowFeatures
-from analyzer.features import (
+from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.events import MoodEvent, MoodState, WindowFeatures
+from streamchill.analyzer.features import (
     HopPowerMeter,
     TempoTracker,
     danceability,
     level_db,
     loudness_features,
 )
-from analyzer.hysteresis import MoodStateMachine, Observation
-from analyzer.mel import FRAMES_PER_S, PATCH_FRAMES, mel_frames, patches
-from analyzer.models_bundle import ModelBundle, shared_models
-from analyzer.ring import Ring
+from streamchill.analyzer.hysteresis import MoodStateMachine, Observation
+from streamchill.analyzer.mel import FRAMES_PER_S, PATCH_FRAMES, mel_frames, patches
+from streamchill.analyzer.models_bundle import ModelBundle, shared_models
+from streamchill.analyzer.ring import Ring
 
 TOP_TAGS = 3
 

@@ -1,8 +1,9 @@
 """The real daemon, unchanged, but with every stream analysed by the naive baseline.
 
 ``python benchmarks/naive_daemon.py [streamchill daemon flags...]`` replaces the daemon's
-session factory (``streamer.daemon.Daemon``'s ``session_factory`` argument, which
-``streamchill daemon`` leaves at ``streamer.ingest.analyzer_session``) with one that builds
+session factory (``streamchill.streamer.daemon.Daemon``'s ``session_factory`` argument, which
+``streamchill daemon`` leaves at ``streamchill.streamer.server.ingest.analyzer_session``)
+with one that builds
 a :class:`naive.NaiveSession`, then runs the normal ``streamchill daemon`` entry point. The
 server, ingest queues, hub and subscribers are the shipped code: only the analysis differs,
 so the daemon-level figures (latency, memory) compare the two designs and nothing else.
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def naive_session(stream: str, sample_rate_hz: int, channels: int, sample_format: Any) -> Any:
-    """A ``streamer.ingest.SessionFactory`` building the naive baseline (imported lazily,
+    """A ``SessionFactory`` (server.ingest) building the naive baseline (imported lazily,
     as the real factory is, so the idle daemon loads the same libraries)."""
     from naive import NaiveSession
 
@@ -29,18 +30,18 @@ def naive_session(stream: str, sample_rate_hz: int, channels: int, sample_format
 
 
 def main(argv: list[str]) -> int:
-    import streamer.daemon
-    from streamer.cli import main as streamchill
+    import streamchill.streamer.daemon
+    from streamchill.streamer.commands.cli import main as streamchill
 
-    class NaiveDaemon(streamer.daemon.Daemon):
+    class NaiveDaemon(streamchill.streamer.daemon.Daemon):
         """The shipped daemon with the naive session factory as its default."""
 
         def __init__(self, settings: Any, **kwargs: Any) -> None:
             kwargs.setdefault("session_factory", naive_session)
             super().__init__(settings, **kwargs)
 
-    # `streamchill daemon` looks the class up in streamer.daemon when it runs.
-    streamer.daemon.Daemon = NaiveDaemon  # type: ignore[misc]
+    # `streamchill daemon` looks the class up in streamchill.streamer.daemon when it runs.
+    streamchill.streamer.daemon.Daemon = NaiveDaemon  # type: ignore[misc]
     return streamchill(["daemon", *argv])
 
 

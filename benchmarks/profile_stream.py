@@ -21,7 +21,7 @@ from music import RATE_HZ, blocks, music
 
 def _stages() -> dict[str, list[Any]]:
     """Stages of ``Session.feed``, each the cumulative time of these functions."""
-    from analyzer import audio, features, mel, model, ring, session
+    from streamchill.analyzer import audio, features, mel, model, ring, session
 
     s = session.Session
     return {
@@ -37,9 +37,9 @@ def _stages() -> dict[str, list[Any]]:
 
 
 def profile_stream(audio_s: float = 60.0, top: int = 12) -> dict[str, Any]:
-    """Profile one ``analyzer.session.Session`` over ``audio_s`` of music in 100 ms blocks."""
-    from analyzer.models_bundle import shared_models
-    from analyzer.session import Session
+    """Profile one analyzer ``Session`` over ``audio_s`` of music in 100 ms blocks."""
+    from streamchill.analyzer.models_bundle import shared_models
+    from streamchill.analyzer.session import Session
 
     shared_models()  # loading is not the streaming path
     chunks = blocks(music(audio_s))

@@ -20,9 +20,9 @@ WINDOW_S = 30.0
 
 
 def make_session(kind: str, name: str, *, analyze_from_s: float = 0.0) -> Any:
-    """A fresh ``ours`` (analyzer.session.Session) or ``naive`` (NaiveSession) session."""
+    """A fresh ``ours`` (the analyzer's Session) or ``naive`` (NaiveSession) session."""
     if kind == "ours":
-        from analyzer.session import Session
+        from streamchill.analyzer.session import Session
 
         return Session(name, sample_rate_hz=RATE_HZ, channels=CHANNELS)
     from naive import NaiveSession
@@ -119,7 +119,7 @@ def first_estimate(kind: str, audio: np.ndarray, *, limit_s: float = 15.0) -> di
 
 def patch_cost_ms(repeats: int = 10) -> float:
     """CPU ms of one musicnn patch on this core right now (context for the other figures)."""
-    from analyzer.models_bundle import shared_models
+    from streamchill.analyzer.models_bundle import shared_models
 
     tagger = shared_models().tagger
     x = np.random.default_rng(0).normal(size=(1, 187, 96)).astype(np.float32)

@@ -1,11 +1,6 @@
-"""Shipped model files, located through importlib.resources so they work from a wheel too."""
+"""Shipped model files (data only): the LiteRT network, its tag names and the trained heads.
 
-from __future__ import annotations
-
-from importlib import resources
-from pathlib import Path
-
-
-def model_path(name: str) -> Path:
-    """Filesystem path of a shipped model file (it may not exist; callers check and explain)."""
-    return Path(str(resources.files(__name__).joinpath(name)))
+The analyzer locates them through :mod:`streamchill.analyzer.model_files`. The scripts beside
+them (``build_musicnn.py``, ``train_heads.py``, ``devset/``) build and train them from a
+checkout and are not part of the installed package.
+"""

@@ -1,7 +1,7 @@
-"""``python -m streamer`` is ``streamchill``."""
+"""``python -m streamchill.streamer`` is ``streamchill``."""
 
 import sys
 
-from streamer.cli import main
+from streamchill.streamer.commands.cli import main
 
 sys.exit(main())

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analyzer.config import AnalyzerConfig
-from analyzer.events import MoodEvent
-from analyzer.models_bundle import ModelBundle
-from analyzer.session import Session
-from analyzer.summary import summarize
-from streamer.decode import DecodedAudio, decode_file
-from streamer.url_source import download_audio, is_remote
+from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.events import MoodEvent
+from streamchill.analyzer.models_bundle import ModelBundle
+from streamchill.analyzer.session import Session
+from streamchill.analyzer.summary import summarize
+from streamchill.streamer.sources.decode import DecodedAudio, decode_file
+from streamchill.streamer.sources.url import download_audio, is_remote
 
 BLOCK_S = 0.1
 """Blocks handed to the session: small enough to pace playback smoothly."""

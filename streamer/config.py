@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamer.auth import DEFAULT_ORIGINS
-from streamer.errors import ConfigError
+from streamchill.streamer.errors import ConfigError
+from streamchill.streamer.server.auth import DEFAULT_ORIGINS
 
 ENV_PREFIX = "STREAMCHILL_"
 CONFIG_FILE = "config.toml"
@@ -133,7 +133,7 @@ def read_config_file(directory: Path) -> dict[str, Any]:
 
 
 OTHER_TABLES = frozenset({"mqtt"})
-"""Tables of ``config.toml`` read by other modules (``[mqtt]``: :mod:`streamer.mqtt_settings`)."""
+"""Tables of ``config.toml`` read by other modules (``[mqtt]``: :mod:`.mqtt.settings`)."""
 
 
 def _from_file(path: Path) -> dict[str, Any]:

@@ -14,16 +14,16 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from analyzer.events import MoodEvent
-from streamer.auth import load_or_create_token
-from streamer.config import Settings, read_config_file
-from streamer.errors import SubscriberDropped
-from streamer.hub import EventHub
-from streamer.ingest import SessionFactory, analyzer_session
-from streamer.server import DaemonServer
+from streamchill.analyzer.events import MoodEvent
+from streamchill.streamer.config import Settings, read_config_file
+from streamchill.streamer.errors import SubscriberDropped
+from streamchill.streamer.server.app import DaemonServer
+from streamchill.streamer.server.auth import load_or_create_token
+from streamchill.streamer.server.hub import EventHub
+from streamchill.streamer.server.ingest import SessionFactory, analyzer_session
 
 if TYPE_CHECKING:
-    from streamer.mqtt import MqttPublisher
+    from streamchill.streamer.mqtt.publisher import MqttPublisher
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Daemon:
         self._stop.set()
 
     async def run(self) -> None:
-        """Serve until stopped. Raises :class:`~streamer.errors.ConfigError` on bad settings."""
+        """Serve until stopped. Raises :class:`~.errors.ConfigError` on bad settings."""
         s = self.settings
         token = load_or_create_token(s.config_dir)
         mqtt = self._mqtt_publisher()  # config errors surface before we bind
@@ -91,7 +91,7 @@ class Daemon:
             events = hub_events(self.hub, what="the MQTT publisher")
             tasks.append(asyncio.create_task(mqtt.run(events), name="mqtt"))
         if s.capture:
-            from streamer.capture import CaptureLoop
+            from streamchill.streamer.sources.capture import CaptureLoop
 
             capture = CaptureLoop(s.capture, server=self.server, name=s.capture_stream)
             tasks.append(asyncio.create_task(capture.run(), name="capture"))
@@ -119,7 +119,7 @@ class Daemon:
         url = self.settings.mqtt
         if not url:
             return None
-        from streamer.mqtt import MqttPublisher, MqttSettings
+        from streamchill.streamer.mqtt.publisher import MqttPublisher, MqttSettings
 
         settings = MqttSettings.from_url(url, config=read_config_file(self.settings.config_dir))
         log.info("publishing events to MQTT broker %s", settings.redacted_url())

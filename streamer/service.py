@@ -30,14 +30,13 @@ class ServiceResult:
 
 def daemon_command(extra_args: list[str]) -> list[str]:
     """The command the service runs: this Python, this package, so a venv install works."""
-    return [sys.executable, "-m", "streamer", "daemon", *extra_args]
+    return [sys.executable, "-m", "streamchill.streamer", "daemon", *extra_args]
 
 
 def render_systemd_unit(command: list[str]) -> str:
     """A systemd user unit that restarts the daemon if it dies."""
     return f"""[Unit]
 Description=Stream & Chill daemon (live music mood analysis on 127.0.0.1)
-Documentation=file://{Path(__file__).resolve().parents[1] / "docs" / "daemon.md"}
 After=pipewire-pulse.service pulseaudio.service
 
 [Service]

@@ -22,7 +22,7 @@ def example_path(kind: str) -> Path:
 @pytest.fixture(scope="session")
 def decoded_examples() -> dict[str, tuple[np.ndarray, int]]:
     """kind -> (float32 samples [frames, channels], sample_rate_hz) for each shipped example."""
-    from streamer.decode import decode_file
+    from streamchill.streamer.sources.decode import decode_file
 
     out = {}
     for kind in ("calm", "aggressive", "speech"):

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.audio import PcmDecoder, Resampler, SampleFormat, to_mono, validate_layout
-from analyzer.errors import AudioFormatError
+from streamchill.analyzer.audio import PcmDecoder, Resampler, SampleFormat, to_mono, validate_layout
+from streamchill.analyzer.errors import AudioFormatError
 
 
 def test_s16le_split_anywhere_decodes_like_the_whole() -> None:

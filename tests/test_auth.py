@@ -10,14 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.datastructures import Headers
 
-from streamer.auth import (
+from streamchill.streamer.errors import ConfigError
+from streamchill.streamer.server.auth import (
     DEFAULT_ORIGINS,
     Gate,
     host_is_allowed,
     load_or_create_token,
     read_token,
 )
-from streamer.errors import ConfigError
 
 TOKEN = "s3cret-token-of-enough-length"
 EXTENSION = DEFAULT_ORIGINS[0]

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 __all__ = ["pulse"]
 
 ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "streamchill.streamer"]
 CALM = sorted((ROOT / "models" / "examples").glob("calm-*.ogg"))[0]
 T = 30.0
 AUDIBLE_DB = -45.0
@@ -101,13 +102,13 @@ async def test_capture_recovers_when_the_sound_server_dies_and_returns(
 
 
 def test_devices_marks_the_system_output_monitor(pulse: PulseServer) -> None:
-    out = subprocess.run([sys.executable, "-m", "streamer", "devices"], cwd=ROOT,
+    out = subprocess.run([*CLI, "devices"], cwd=ROOT,
                          env={**os.environ, **pulse.env}, capture_output=True, text=True,
                          timeout=60, check=True).stdout  # fmt: skip
     marked = [line for line in out.splitlines() if re.match(r"\*\s+\d+\s", line)]
     assert len(marked) == 1 and "pulse" in marked[0]
     assert f"{SINK}.monitor" in out
-    rows = subprocess.run([sys.executable, "-m", "streamer", "devices", "--json"], cwd=ROOT,
+    rows = subprocess.run([*CLI, "devices", "--json"], cwd=ROOT,
                           env={**os.environ, **pulse.env}, capture_output=True, text=True,
                           timeout=60, check=True).stdout.splitlines()  # fmt: skip
     assert sum(json.loads(r)["system_capture"] for r in rows) == 1

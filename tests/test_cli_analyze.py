@@ -13,8 +13,8 @@ import jsonschema
 import numpy as np
 import pytest
 
-from analyzer.essentia_lib import essentia_standard
-from streamer.cli import main
+from streamchill.analyzer.essentia_lib import essentia_standard
+from streamchill.streamer.commands.cli import main
 from tests.conftest import example_path
 
 SCHEMAS = Path(__file__).parents[1] / "analyzer" / "schema"

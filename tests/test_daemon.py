@@ -49,7 +49,7 @@ def daemon(tmp_path: Path) -> Iterator[RunningDaemon]:
 @pytest.fixture(scope="module")
 def calm_clip() -> tuple[np.ndarray, int]:
     """The shipped calm example, decoded: float32 [frames, channels] and its rate."""
-    from streamer.decode import decode_file
+    from streamchill.streamer.sources.decode import decode_file
 
     path = sorted((ROOT / "models" / "examples").glob("calm-*.ogg"))[0]
     audio = decode_file(path)
@@ -278,7 +278,7 @@ async def test_listen_prints_every_event_as_json_lines_and_survives_a_daemon_res
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "streamer", "listen", "--streams", "tab-L",
+    command = [sys.executable, "-m", "streamchill.streamer", "listen", "--streams", "tab-L",
                "--url", f"ws://127.0.0.1:{daemon.port}",
                "--config-dir", str(daemon.config_dir)]  # fmt: skip
     listen = await asyncio.create_subprocess_exec(

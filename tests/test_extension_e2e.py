@@ -5,7 +5,7 @@ Capture goes through the content script (the page's own <audio>, on an allowed s
 ``chrome.tabCapture`` needs a user's click on the toolbar button, which a headless browser
 cannot give, so the tab-capture path is not exercised here.
 
-Run: ``/work/venv/bin/pytest -m browser tests/test_extension_e2e.py``.
+Run: ``.venv/bin/python -m pytest -m browser tests/test_extension_e2e.py``.
 Set ``STREAMCHILL_UPDATE_SCREENSHOTS=1`` to rewrite ``docs/screenshot-popup.png`` and
 ``docs/screenshot-breathe.png``;
 set ``STREAMCHILL_E2E_STANDIN=1`` to run against the stand-in daemon in tests/support.
@@ -70,7 +70,9 @@ def run_daemon(tmp: Path, port: int = 0, token: str | None = None) -> Any:
             standin.token = token
         return standin
     if not real_daemon_available():
-        pytest.fail("`streamchill daemon` is not available (pip install -e . in /work/venv)")
+        pytest.fail(
+            "`streamchill daemon` is not available: run ./scripts/check, or pip install -e ."
+        )
     return start_real_daemon(tmp, port=port)
 
 

@@ -33,12 +33,14 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from analyzer.audio import SampleFormat
-from analyzer.events import MoodEvent
-from streamer.config import CONFIG_FILE, Settings, load_settings, read_config_file
-from streamer.errors import ConfigError
-from streamer.hub import EventHub
-from streamer.messages import (
+from streamchill.analyzer.audio import SampleFormat
+from streamchill.analyzer.events import MoodEvent
+from streamchill.streamer.config import CONFIG_FILE, Settings, load_settings, read_config_file
+from streamchill.streamer.errors import ConfigError
+from streamchill.streamer.mqtt.settings import MqttSettings
+from streamchill.streamer.server.app import DaemonServer, parse_events_query
+from streamchill.streamer.server.hub import EventHub
+from streamchill.streamer.server.messages import (
     ERROR_CODES,
     EVENTS_CONTROL,
     STREAM_NAME,
@@ -46,8 +48,6 @@ from streamer.messages import (
     Ping,
     parse_client_text,
 )
-from streamer.mqtt_settings import MqttSettings
-from streamer.server import DaemonServer, parse_events_query
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "streamer" / "schema" / "protocol.schema.json").read_text())
@@ -127,7 +127,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WatchedServer]
 
     loop.set_exception_handler(handler)
     errors = _ErrorLog()
-    logging.getLogger("streamer").addHandler(errors)
+    logging.getLogger("streamchill").addHandler(errors)
     thread = threading.Thread(target=loop.run_forever, name="fuzz-server", daemon=True)
     thread.start()
     sessions: dict[str, RecordingSession] = {}
@@ -155,7 +155,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WatchedServer]
         loop.call_soon_threadsafe(loop.stop)
         thread.join(T)
         loop.close()
-        logging.getLogger("streamer").removeHandler(errors)
+        logging.getLogger("streamchill").removeHandler(errors)
 
 
 _names = itertools.count()

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from analyzer.events import MoodEvent, MoodState, WindowFeatures
-from streamer.errors import SubscriberDropped
-from streamer.hub import EventHub, Subscription
-from streamer.messages import HubMessage, StreamEnd, StreamStart
+from streamchill.analyzer.events import MoodEvent, MoodState, WindowFeatures
+from streamchill.streamer.errors import SubscriberDropped
+from streamchill.streamer.server.hub import EventHub, Subscription
+from streamchill.streamer.server.messages import HubMessage, StreamEnd, StreamStart
 
 TIMEOUT_S = 2.0
 

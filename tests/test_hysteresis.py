@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer.config import AnalyzerConfig
-from analyzer.events import MoodState
-from analyzer.hysteresis import MoodStateMachine, Observation
+from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.events import MoodState
+from streamchill.analyzer.hysteresis import MoodStateMachine, Observation
 
 
 def obs(t: float, p: float, **kw: bool | float) -> Observation:

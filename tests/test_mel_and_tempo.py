@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyzer.essentia_lib import essentia_standard
-from analyzer.features import TempoTracker, loudness_features
-from analyzer.mel import MelFrameStream, mel_frames
+from streamchill.analyzer.essentia_lib import essentia_standard
+from streamchill.analyzer.features import TempoTracker, loudness_features
+from streamchill.analyzer.mel import MelFrameStream, mel_frames
 from tests.support.signals import click_track
 
 

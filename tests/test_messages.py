@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.audio import SampleFormat
-from streamer.messages import (
+from streamchill.analyzer.audio import SampleFormat
+from streamchill.streamer.server.messages import (
     AUDIO_START,
     AUDIO_STREAMING,
     ERROR_CODES,
@@ -257,7 +257,7 @@ def test_pcm_frames_split_anywhere_come_out_aligned_and_whole(
 ) -> None:
     """Any PCM bytes cut into any frames: every accepted chunk is whole sample frames, and
     a refused frame (empty, NaN/Inf) raises ValueError only, never shifting what follows."""
-    from streamer.ingest import FrameAligner
+    from streamchill.streamer.server.ingest import FrameAligner
 
     aligner = FrameAligner(fmt, channels)
     frame = channels * fmt.bytes_per_sample

@@ -21,11 +21,11 @@ import aiomqtt
 import pytest
 from websockets.asyncio.client import connect
 
-from analyzer.events import MoodEvent, MoodState, WindowFeatures
-from streamer.decode import decode_file
-from streamer.errors import ConfigError
-from streamer.mqtt import MAX_STREAMS, MqttPublisher, discovery_messages
-from streamer.mqtt_settings import MqttSettings, sanitize_id
+from streamchill.analyzer.events import MoodEvent, MoodState, WindowFeatures
+from streamchill.streamer.errors import ConfigError
+from streamchill.streamer.mqtt.publisher import MAX_STREAMS, MqttPublisher, discovery_messages
+from streamchill.streamer.mqtt.settings import MqttSettings, sanitize_id
+from streamchill.streamer.sources.decode import decode_file
 from tests.conftest import example_path
 from tests.support.daemon import RunningDaemon, recv_json, start_daemon
 from tests.support.mosquitto import Mosquitto, available
@@ -422,8 +422,8 @@ async def test_clean_stop_publishes_offline(broker: Mosquitto) -> None:
 
 _CRASHER = """
 import asyncio, sys
-from streamer.mqtt import MqttPublisher
-from streamer.mqtt_settings import MqttSettings
+from streamchill.streamer.mqtt.publisher import MqttPublisher
+from streamchill.streamer.mqtt.settings import MqttSettings
 
 async def main():
     config = {"mqtt": {"node_id": "testnode"}}

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.ring import Ring
+from streamchill.analyzer.ring import Ring
 
 
 @given(st.integers(1, 50), st.lists(st.integers(0, 120), max_size=40))

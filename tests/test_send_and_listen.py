@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streamer", *args],
+        [sys.executable, "-m", "streamchill.streamer", *args],
         capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
 
@@ -26,7 +26,7 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 def test_send_streams_a_file_that_a_listener_sees_judged(daemon: RunningDaemon) -> None:  # noqa: F811
     url = f"ws://127.0.0.1:{daemon.port}"
     listener = subprocess.Popen(
-        [sys.executable, "-m", "streamer", "listen", "--url", url, "--json",
+        [sys.executable, "-m", "streamchill.streamer", "listen", "--url", url, "--json",
          "--config-dir", str(daemon.config_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip

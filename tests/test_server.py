@@ -16,11 +16,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from analyzer.audio import SampleFormat
-from analyzer.events import MoodEvent, MoodState, WindowFeatures
-from streamer.config import Settings
-from streamer.hub import EventHub
-from streamer.server import DaemonServer
+from streamchill.analyzer.audio import SampleFormat
+from streamchill.analyzer.events import MoodEvent, MoodState, WindowFeatures
+from streamchill.streamer.config import Settings
+from streamchill.streamer.server.app import DaemonServer
+from streamchill.streamer.server.hub import EventHub
 from tests.support.daemon import http_get, raw_upgrade, recv_json
 
 TOKEN = "t" * 43

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from streamer.config import Settings, load_settings
-from streamer.errors import ConfigError
-from streamer.service import render_launchd_plist, render_systemd_unit
+from streamchill.streamer.config import Settings, load_settings
+from streamchill.streamer.errors import ConfigError
+from streamchill.streamer.service import render_launchd_plist, render_systemd_unit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,14 @@ def test_bad_settings_name_the_culprit(
 
 def test_the_daemon_refuses_bad_settings_with_exit_code_2(tmp_path: Path) -> None:
     write(tmp_path, "prot = 1\n")
-    command = [sys.executable, "-m", "streamer", "daemon", "--config-dir", str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "streamchill.streamer",
+        "daemon",
+        "--config-dir",
+        str(tmp_path),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 2 and "unknown key 'prot'" in done.stderr
 
@@ -85,7 +92,9 @@ def test_settings_replace_validates() -> None:
 
 
 def test_the_systemd_unit_runs_this_python_and_restarts_on_failure() -> None:
-    unit = render_systemd_unit([sys.executable, "-m", "streamer", "daemon", "--capture", "my dev"])
+    unit = render_systemd_unit(
+        [sys.executable, "-m", "streamchill.streamer", "daemon", "--capture", "my dev"]
+    )
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(unit)
     assert parser["Service"]["ExecStart"].startswith(sys.executable)
@@ -98,14 +107,14 @@ def test_the_launchd_plist_is_well_formed_xml() -> None:
     import plistlib
 
     plist = plistlib.loads(
-        render_launchd_plist(["/usr/bin/python3", "-m", "streamer", "a&b"]).encode()
+        render_launchd_plist(["/usr/bin/python3", "-m", "streamchill.streamer", "a&b"]).encode()
     )
     assert plist["ProgramArguments"][-1] == "a&b" and plist["KeepAlive"] is True
 
 
 def test_service_install_and_uninstall_with_a_unit_dir(tmp_path: Path) -> None:
     def cli(*args: str) -> str:
-        command = [sys.executable, "-m", "streamer", "service", *args]
+        command = [sys.executable, "-m", "streamchill.streamer", "service", *args]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         return done.stdout

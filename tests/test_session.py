@@ -11,10 +11,10 @@ import jsonschema
 import numpy as np
 import pytest
 
-from analyzer.config import AnalyzerConfig
-from analyzer.errors import AudioFormatError
-from analyzer.events import MoodEvent, MoodState
-from analyzer.session import Session
+from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.errors import AudioFormatError
+from streamchill.analyzer.events import MoodEvent, MoodState
+from streamchill.analyzer.session import Session
 from tests.support.signals import mains_hum, pink_noise, sine, white_noise
 
 SCHEMA = json.loads(

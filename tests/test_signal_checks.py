@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyzer.config import AnalyzerConfig
-from analyzer.mel import mel_frames
-from analyzer.signal_checks import novelty, steady_kind
+from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.mel import mel_frames
+from streamchill.analyzer.signal_checks import novelty, steady_kind
 from tests.support.signals import click_track, mains_hum, pink_noise, sine, white_noise
 
 

@@ -26,7 +26,7 @@ Every speech recipe may carry ``aug=`` with one of: none, pitchN / pitch-N
 Rows whose ``recipe`` contains ``example=PATH`` are also encoded, with
 ``--examples``, as the shipped Ogg Vorbis examples (44.1 kHz, q3).
 
-Usage: /work/venv/bin/python models/devset/build_devset.py [--only LABEL]
+Usage: .venv/bin/python models/devset/build_devset.py [--only LABEL]
        [--jobs N] [--examples] [--keep]
 """
 

@@ -13,11 +13,11 @@ import contextlib
 import functools
 import http.server
 import json
-import os
 import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 EXTENSION_DIR = REPO / "extension"
 EXTENSION_ID = "cjpikdgbceefcbkpjabodpmgjgfbfjjp"
 CHROMIUM = "/usr/bin/chromium"
-STREAMCHILL = Path(os.environ.get("STREAMCHILL_BIN", "/work/venv/bin/streamchill"))
+# The CLI of the interpreter running the tests (the checkout's .venv under ./scripts/check).
+STREAMCHILL = [sys.executable, "-m", "streamchill.streamer"]
 
 
 @dataclass
@@ -60,10 +61,8 @@ class Daemon:
 
 def real_daemon_available() -> bool:
     """Whether the installed ``streamchill`` knows the ``daemon`` command."""
-    if not STREAMCHILL.exists():
-        return False
     out = subprocess.run(
-        [str(STREAMCHILL), "daemon", "--help"], capture_output=True, text=True, timeout=60
+        [*STREAMCHILL, "daemon", "--help"], capture_output=True, text=True, timeout=60
     )
     return out.returncode == 0 and "--ready-file" in out.stdout
 
@@ -79,7 +78,7 @@ def start_real_daemon(tmp: Path, port: int = 0, timeout_s: float = 60.0) -> Iter
     log = log_path.open("ab")
     proc = subprocess.Popen(
         [
-            str(STREAMCHILL),
+            *STREAMCHILL,
             "daemon",
             "--port",
             str(port),

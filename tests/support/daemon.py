@@ -82,7 +82,7 @@ def start_daemon(workdir: Path, *args: str, env: Mapping[str, str] | None = None
     ready = workdir / "ready.json"
     log_path = workdir / "daemon.log"
     ready.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "streamer", "daemon", "--port", "0",
+    command = [sys.executable, "-m", "streamchill.streamer", "daemon", "--port", "0",
                "--config-dir", str(config_dir), "--ready-file", str(ready), *args]  # fmt: skip
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with log_path.open("ab") as log:

@@ -18,7 +18,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamer.service import install, uninstall
+    from streamchill.streamer.service import install, uninstall
 
     unit_dir = Path(args.unit_dir) if args.unit_dir else None
     if args.action == "install":

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from analyzer.events import MoodEvent
-    from streamer.batch import AnalysisResult
+    from streamchill.analyzer.events import MoodEvent
+    from streamchill.streamer.batch import AnalysisResult
 
 MEDIA_SUFFIXES = {
     ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".flac", ".wav", ".mp4", ".mkv",
@@ -56,10 +56,10 @@ def expand_inputs(inputs: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     # Heavy imports here, not at module level: `streamchill --help` stays instant.
-    from analyzer.errors import AnalyzerError
-    from analyzer.models_bundle import shared_models, thread_models
-    from streamer.batch import analyze_audio, load_source
-    from streamer.errors import StreamerError
+    from streamchill.analyzer.errors import AnalyzerError
+    from streamchill.analyzer.models_bundle import shared_models, thread_models
+    from streamchill.streamer.batch import analyze_audio, load_source
+    from streamchill.streamer.errors import StreamerError
 
     sources = expand_inputs(args.inputs)
     if not sources:

@@ -3,7 +3,7 @@
 Publishing never waits: each subscriber has one bounded :class:`asyncio.Queue` (256
 messages by default) and whoever iterates the :class:`Subscription` is its relay. When a
 queue is full the subscriber is dropped on the spot (its iterator raises
-:class:`~streamer.errors.SubscriberDropped`), so one stuck client can never delay the
+:class:`~streamchill.streamer.errors.SubscriberDropped`), so one stuck client can never delay the
 analysis or the other subscribers.
 
 Each stream keeps a replay ring of its last 600 mood events, so a subscriber that
@@ -24,10 +24,10 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.events import MoodEvent
-from streamer.errors import SubscriberDropped
-from streamer.messages import HubMessage, StreamEnd, StreamStart
-from streamer.stats import Stats
+from streamchill.analyzer.events import MoodEvent
+from streamchill.streamer.errors import SubscriberDropped
+from streamchill.streamer.server.messages import HubMessage, StreamEnd, StreamStart
+from streamchill.streamer.server.stats import Stats
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,34 @@ from collections.abc import Sequence
 # Each module exposes ``add_parser(subparsers)`` and ``run(args) -> int``. They are imported
 # lazily by name so ``streamchill --help`` never loads essentia or LiteRT.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "analyze": ("streamer.analyze_cmd", "analyse files or URLs and print the verdict"),
-    "daemon": ("streamer.daemon_cmd", "run the local server: live analysis for the extension"),
-    "devices": ("streamer.devices_cmd", "list audio inputs; mark the system-output monitor"),
-    "listen": ("streamer.listen_cmd", "print live events from the daemon (debug client)"),
-    "send": ("streamer.send_cmd", "stream media files into the daemon, as a tab would"),
-    "service": ("streamer.service_cmd", "install or remove the daemon as a login service"),
-    "token": ("streamer.token_cmd", "print the daemon's token (for the extension and scripts)"),
+    "analyze": (
+        "streamchill.streamer.commands.analyze",
+        "analyse files or URLs and print the verdict",
+    ),
+    "daemon": (
+        "streamchill.streamer.commands.daemon",
+        "run the local server: live analysis for the extension",
+    ),
+    "devices": (
+        "streamchill.streamer.commands.devices",
+        "list audio inputs; mark the system-output monitor",
+    ),
+    "listen": (
+        "streamchill.streamer.commands.listen",
+        "print live events from the daemon (debug client)",
+    ),
+    "send": (
+        "streamchill.streamer.commands.send",
+        "stream media files into the daemon, as a tab would",
+    ),
+    "service": (
+        "streamchill.streamer.commands.service",
+        "install or remove the daemon as a login service",
+    ),
+    "token": (
+        "streamchill.streamer.commands.token",
+        "print the daemon's token (for the extension and scripts)",
+    ),
 }
 
 

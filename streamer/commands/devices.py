@@ -15,7 +15,12 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from streamer.capture import CaptureError, default_sink_monitor, list_devices, resolve_device
+    from streamchill.streamer.sources.capture import (
+        CaptureError,
+        default_sink_monitor,
+        list_devices,
+        resolve_device,
+    )
 
     try:
         devices = list_devices()

@@ -14,7 +14,7 @@ import asyncio
 import json
 import sys
 import time
-from pathlib import Path
+from importlib import resources
 from typing import Any, TextIO
 
 BACKOFF_MIN_S = 0.5
@@ -132,9 +132,12 @@ def _validators() -> dict[str, Any]:
         import jsonschema
     except ImportError:
         return {}
-    root = Path(__file__).resolve().parents[1]
-    paths = {"mood": root / "analyzer" / "schema" / "events.schema.json",
-             "protocol": root / "streamer" / "schema" / "protocol.schema.json"}  # fmt: skip
+    analyzer, streamer = (
+        resources.files("streamchill.analyzer"),
+        resources.files("streamchill.streamer"),
+    )
+    paths = {"mood": analyzer / "schema" / "events.schema.json",
+             "protocol": streamer / "schema" / "protocol.schema.json"}  # fmt: skip
     return {k: jsonschema.Draft202012Validator(json.loads(p.read_text())) for k, p in paths.items()}
 
 
@@ -143,9 +146,9 @@ def _err(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamer.auth import read_token
-    from streamer.config import resolve_config_dir
-    from streamer.errors import ConfigError
+    from streamchill.streamer.config import resolve_config_dir
+    from streamchill.streamer.errors import ConfigError
+    from streamchill.streamer.server.auth import read_token
 
     try:
         token = args.token or read_token(resolve_config_dir(args.config_dir))

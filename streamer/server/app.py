@@ -1,6 +1,6 @@
 """The daemon's one port: WebSocket ``/v1/audio`` and ``/v1/events``, plus plain HTTP.
 
-Every request is judged by :class:`streamer.auth.Gate` inside websockets'
+Every request is judged by :class:`streamchill.streamer.server.auth.Gate` inside websockets'
 ``process_request``, i.e. before any handshake: a refused upgrade never becomes a
 WebSocket. Plain HTTP paths are answered there too (``/healthz``, ``/v1/streams``,
 ``/v1/stats``, ``/v1/analyze``, ``/<video_id>``).
@@ -23,12 +23,12 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from streamer.auth import Gate
-from streamer.config import Settings
-from streamer.errors import SubscriberDropped
-from streamer.hub import EventHub, Subscription
-from streamer.ingest import IngestConnection, SessionFactory, analyzer_session
-from streamer.messages import (
+from streamchill.streamer.config import Settings
+from streamchill.streamer.errors import SubscriberDropped
+from streamchill.streamer.server.auth import Gate
+from streamchill.streamer.server.hub import EventHub, Subscription
+from streamchill.streamer.server.ingest import IngestConnection, SessionFactory, analyzer_session
+from streamchill.streamer.server.messages import (
     EVENTS_CONTROL,
     STREAM_NAME,
     ErrorMessage,
@@ -40,8 +40,8 @@ from streamer.messages import (
     parse_client_text,
     to_json,
 )
-from streamer.oneshot import OneShot
-from streamer.stats import Stats
+from streamchill.streamer.server.oneshot import OneShot
+from streamchill.streamer.server.stats import Stats
 
 log = logging.getLogger(__name__)
 

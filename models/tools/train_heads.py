@@ -3,7 +3,7 @@
 Build-time only (needs scikit-learn: ``pip install -e '.[train]'``), never at run time.
 
     python models/devset/build_devset.py          # cut the clips from Debian packages
-    python models/train_heads.py                  # features -> CV report -> heads
+    python models/tools/train_heads.py                  # features -> CV report -> heads
 
 Protocol, so the numbers mean something on music nobody tuned on:
 * every clip is cut into non-overlapping 3 s patches, which the shipped LiteRT backbone
@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from analyzer.baseline import tag_ratio_calm  # noqa: E402
-from analyzer.mel import mel_frames, patches  # noqa: E402
-from analyzer.model import MusicnnTagger  # noqa: E402
+from streamchill.analyzer.baseline import tag_ratio_calm  # noqa: E402
+from streamchill.analyzer.mel import mel_frames, patches  # noqa: E402
+from streamchill.analyzer.model import MusicnnTagger  # noqa: E402
 
 DATA = ROOT / "data" / "devset"
 MANIFEST = ROOT / "models" / "devset" / "manifest.csv"

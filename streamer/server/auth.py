@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from streamer.errors import ConfigError
+from streamchill.streamer.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

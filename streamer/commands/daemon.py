@@ -24,9 +24,9 @@ def run(args: argparse.Namespace) -> int:
     import signal
     from pathlib import Path
 
-    from streamer.config import load_settings
-    from streamer.daemon import Daemon, write_ready_file
-    from streamer.errors import StreamerError
+    from streamchill.streamer.config import load_settings
+    from streamchill.streamer.daemon import Daemon, write_ready_file
+    from streamchill.streamer.errors import StreamerError
 
     try:
         settings = load_settings(

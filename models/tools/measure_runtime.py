@@ -1,6 +1,6 @@
 """Measure what the shipped musicnn backbone costs on this machine (runtime venv, no TF).
 
-    /work/venv/bin/python models/measure_runtime.py [--runs 200] [--threads 1]
+    .venv/bin/python models/tools/measure_runtime.py [--runs 200] [--threads 1]
 
 Prints the interpreter load time (median of several fresh loads) and the time of one 3 s
 patch (median of ``--runs`` calls after a warm-up), for the numbers in MODEL_CARD.md.
@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from analyzer.model import MODEL_VERSION, MusicnnTagger
+from streamchill.analyzer.model import MODEL_VERSION, MusicnnTagger
 
 
 def main() -> None:

@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from analyzer.audio import MAX_CHANNELS, MAX_RATE_HZ, MIN_RATE_HZ, SampleFormat
-from analyzer.events import MoodEvent
-from streamer.errors import ProtocolError
+from streamchill.analyzer.audio import MAX_CHANNELS, MAX_RATE_HZ, MIN_RATE_HZ, SampleFormat
+from streamchill.analyzer.events import MoodEvent
+from streamchill.streamer.errors import ProtocolError
 
 PROTOCOL_VERSION = 1
 

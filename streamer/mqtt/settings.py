@@ -1,6 +1,6 @@
 """MQTT settings: where the broker is, who we are on it, and how hard we retry.
 
-Kept apart from :mod:`streamer.mqtt` so the daemon's CLI can parse and validate
+Kept apart from :mod:`.publisher` so the daemon's CLI can parse and validate
 ``--mqtt`` at start-up (a typo should fail before any audio flows) without importing
 the publisher. Credentials come from the config file or the environment, never from
 the URL or a flag: a password on the command line ends up in shell history and in
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from streamer.errors import ConfigError
+from streamchill.streamer.errors import ConfigError
 
 ENV_USERNAME = "STREAMCHILL_MQTT_USERNAME"
 ENV_PASSWORD = "STREAMCHILL_MQTT_PASSWORD"

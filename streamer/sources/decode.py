@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamer.errors import SourceError
+from streamchill.streamer.errors import SourceError
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def decode_file(path: Path) -> DecodedAudio:
                 raise SourceError(f"{path}: file is empty")
     except OSError as exc:
         raise SourceError(f"{path}: cannot read ({exc.strerror})") from exc
-    from analyzer.essentia_lib import essentia_standard
+    from streamchill.analyzer.essentia_lib import essentia_standard
 
     es = essentia_standard()
     try:

@@ -50,8 +50,8 @@ async def send_file(url: str, token: str, path: Path, sample_format: str, speed:
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus, WebSocketException
 
-    from streamer.decode import decode_file
-    from streamer.errors import SourceError
+    from streamchill.streamer.errors import SourceError
+    from streamchill.streamer.sources.decode import decode_file
 
     audio = decode_file(path)
     hello = {
@@ -87,9 +87,9 @@ async def send_file(url: str, token: str, path: Path, sample_format: str, speed:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamer.auth import read_token
-    from streamer.config import resolve_config_dir
-    from streamer.errors import StreamerError
+    from streamchill.streamer.config import resolve_config_dir
+    from streamchill.streamer.errors import StreamerError
+    from streamchill.streamer.server.auth import read_token
 
     try:
         token = args.token or read_token(resolve_config_dir(args.config_dir))

@@ -1,6 +1,6 @@
 """One-shot analysis of a file, URL or YouTube id for ``GET /v1/analyze`` and ``GET /<id>``.
 
-Runs :func:`streamer.batch.analyze_audio` in its own worker thread (so a long download
+Runs :func:`streamchill.streamer.batch.analyze_audio` in its own worker thread (so a long download
 never delays live streams), keeps the last results in a bounded LRU cache, and shares one
 computation between concurrent requests for the same source. A request waits at most
 ``wait_s``; if the answer is not ready it gets 202 and should ask again.
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def _analyze(source: str) -> dict[str, Any]:
-    from streamer.batch import analyze_audio, load_source
+    from streamchill.streamer.batch import analyze_audio, load_source
 
     audio = load_source(source)
     result = analyze_audio(source, audio)
@@ -59,8 +59,8 @@ class OneShot:
 
 
 def _failure(source: str, exc: Exception) -> tuple[int, dict[str, Any]]:
-    from analyzer.errors import AnalyzerError
-    from streamer.errors import SourceError
+    from streamchill.analyzer.errors import AnalyzerError
+    from streamchill.streamer.errors import SourceError
 
     if isinstance(exc, SourceError):
         log.warning("one-shot analysis of %r: %s", source, exc)

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from streamer.errors import SourceError
+from streamchill.streamer.errors import SourceError
 
 _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 

@@ -2,7 +2,7 @@
 
 Run with the build venv, never the runtime one (TensorFlow is not a project dependency):
 
-    TF_USE_LEGACY_KERAS=1 /work/tfvenv/bin/python models/build_musicnn.py
+    TF_USE_LEGACY_KERAS=1 ../tfvenv/bin/python models/tools/build_musicnn.py
 
 What it does, and why each step is here:
 
@@ -35,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # models/: where the shipped files live
 N_FRAMES = 187  # 3 s at 16 kHz, hop 256: librosa.time_to_frames(3, ...) + 1, as musicnn uses
 N_MELS = 96
 SR_HZ = 16000

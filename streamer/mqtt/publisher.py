@@ -33,9 +33,9 @@ from typing import Any
 import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from analyzer.events import MoodEvent, MoodState
-from streamer.errors import ConfigError
-from streamer.mqtt_settings import MqttSettings, sanitize_id
+from streamchill.analyzer.events import MoodEvent, MoodState
+from streamchill.streamer.errors import ConfigError
+from streamchill.streamer.mqtt.settings import MqttSettings, sanitize_id
 
 __all__ = ["MAX_STREAMS", "MqttPublisher", "MqttSettings", "discovery_messages", "state_payload"]
 

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analyzer.audio import SampleFormat
-from streamer.errors import SourceError
-from streamer.ingest import AnalysisStream
-from streamer.messages import StreamStart
+from streamchill.analyzer.audio import SampleFormat
+from streamchill.streamer.errors import SourceError
+from streamchill.streamer.server.ingest import AnalysisStream
+from streamchill.streamer.server.messages import StreamStart
 
 if TYPE_CHECKING:
-    from streamer.server import DaemonServer
+    from streamchill.streamer.server.app import DaemonServer
 
 log = logging.getLogger(__name__)
 

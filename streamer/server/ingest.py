@@ -23,10 +23,10 @@ import numpy as np
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from analyzer.audio import SampleFormat
-from analyzer.events import MoodEvent
-from streamer.hub import EventHub
-from streamer.messages import (
+from streamchill.analyzer.audio import SampleFormat
+from streamchill.analyzer.events import MoodEvent
+from streamchill.streamer.server.hub import EventHub
+from streamchill.streamer.server.messages import (
     AUDIO_START,
     AUDIO_STREAMING,
     Bye,
@@ -42,7 +42,7 @@ from streamer.messages import (
     parse_client_text,
     to_json,
 )
-from streamer.stats import Stats
+from streamchill.streamer.server.stats import Stats
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ WARN_INTERVAL_S = 1.0
 
 
 class SessionLike(Protocol):
-    """What a stream needs of :class:`analyzer.session.Session` (fakes welcome in tests)."""
+    """What a stream needs of the analyzer's ``Session`` (fakes welcome in tests)."""
 
     def feed(self, block: bytes | np.ndarray) -> list[MoodEvent]: ...
     def finish(self) -> list[MoodEvent]: ...
@@ -69,7 +69,7 @@ def analyzer_session(
     stream: str, sample_rate_hz: int, channels: int, sample_format: SampleFormat
 ) -> SessionLike:
     """The real session (imported lazily: it loads essentia and LiteRT)."""
-    from analyzer.session import Session
+    from streamchill.analyzer.session import Session
 
     return Session(
         stream, sample_rate_hz=sample_rate_hz, channels=channels, sample_format=sample_format

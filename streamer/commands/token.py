@@ -14,9 +14,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamer.auth import load_or_create_token, read_token
-    from streamer.config import resolve_config_dir
-    from streamer.errors import ConfigError
+    from streamchill.streamer.config import resolve_config_dir
+    from streamchill.streamer.errors import ConfigError
+    from streamchill.streamer.server.auth import load_or_create_token, read_token
 
     directory = resolve_config_dir(args.config_dir)
     try:

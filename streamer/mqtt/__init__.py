@@ -1,0 +1,1 @@
+"""The MQTT sink: settings, Home Assistant discovery, the publisher."""

@@ -1,0 +1,1 @@
+"""Where audio comes from: a capture device, a file, a URL."""
