@@ -15,8 +15,7 @@ depend on how the caller chunked the stream.
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -43,37 +42,13 @@ from streamchill.analyzer.hysteresis import MoodStateMachine, Observation
 from streamchill.analyzer.mel import FRAMES_PER_S, HOP_SIZE, N_MELS, PATCH_FRAMES, MelFrameStream
 from streamchill.analyzer.models_bundle import ModelBundle, shared_models
 from streamchill.analyzer.ring import Ring
+from streamchill.analyzer.segments import PatchResult, SegmentTracker
 from streamchill.analyzer.signal_checks import novelty, steady_kind
 
 TOP_TAGS = 3
 NOVELTY_REFERENCE_S = 8.0
 TEMPO_EVERY_HOPS = 2
 """The tempo autocorrelation spans 12 s; refreshing it every other hop loses nothing."""
-YOUNG_SEGMENT_PATCHES = 2
-"""After a change of music, the first two patches may move the state without the dwell:
-the first one can still be tinged by the old music, the second settles it."""
-
-
-@dataclass(frozen=True, slots=True)
-class PatchResult:
-    """The CNN's judgement of one 3 s patch."""
-
-    start_frame: int
-    """Absolute mel-frame index where the patch starts (62.5 frames per second)."""
-    calm_logit: float
-    speech_logit: float
-    tags: np.ndarray
-    level_db: float
-    """Mean level of the patch's audio, dBFS: silent patches do not vote."""
-
-    @property
-    def start_s(self) -> float:
-        # Frame k is centred on sample k*256.
-        return self.start_frame / FRAMES_PER_S
-
-    @property
-    def end_s(self) -> float:
-        return (self.start_frame + PATCH_FRAMES) / FRAMES_PER_S
 
 
 class Session:
@@ -110,12 +85,17 @@ class Session:
         # One hop more than the window: danceability reads the window ending at a patch's
         # end, which may lie up to a hop before the newest sample.
         self._audio_ring = Ring(int((c.window_s + c.hop_s) * TARGET_RATE_HZ), (), dtype="float16")
-        self._patches: deque[PatchResult] = deque(maxlen=int(c.window_s / c.patch_interval_s) + 4)
+        self._segments = SegmentTracker(
+            judge=self._judge_group,
+            window_frames=window_frames,
+            max_patches=int(c.window_s / c.patch_interval_s) + 4,
+            silence_db=c.silence_db,
+            confirm_delta=c.change_confirm_delta,
+            patch_change_delta=c.patch_change_delta,
+        )
         self._patch_hop_frames = max(1, round(c.patch_interval_s * FRAMES_PER_S))
         self._half_hop_frames = round(c.hop_s * FRAMES_PER_S / 2)
         self._next_patch_frame = 0
-        self._segment_start_frame = 0
-        self._pending_segment_frame: int | None = None
         self._machine = MoodStateMachine(c)
         self._hop_samples = round(c.hop_s * TARGET_RATE_HZ)
         self._samples = 0
@@ -126,7 +106,6 @@ class Session:
         self._hop_new_segment = False
         self._hop_judged = 0
         self._bpm = 0.0
-        self._young_patches_left = 0
         self._finished = False
         self.last_event: MoodEvent | None = None
         self.history: list[PatchResult] | None = [] if keep_history else None
@@ -232,17 +211,13 @@ class Session:
         self._judge_pending()  # a re-aligned patch may be complete already
         new_segment, judged = self._hop_new_segment, self._hop_judged
         self._hop_new_segment, self._hop_judged = False, 0
-        if new_segment:
-            self._young_patches_left = YOUNG_SEGMENT_PATCHES
-        fresh = self._young_patches_left > 0 and judged > 0
-        if fresh:
-            self._young_patches_left -= judged
-        if not self._patches and self.last_event is None:
+        fresh = self._segments.hop(new_segment=new_segment, judged=judged)
+        if not self._segments.has_patches and self.last_event is None:
             return None  # nothing to say before the first patch
         silent = self._is_silent()
         steady_kind = None if silent else self._steady_kind()
         steady = steady_kind is not None
-        seg = self._segment_patches()
+        seg = self._segments.current(self._mel_ring.total)
         bundle = self._models
         calm_logits = np.array([p.calm_logit for p in seg])
         speech_logits = np.array([p.speech_logit for p in seg])
@@ -316,18 +291,7 @@ class Session:
                 tags=tags[i].astype(np.float32),
                 level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
             )
-            pending = self._pending_segment_frame
-            if pending is not None and s >= pending:
-                self._pending_segment_frame = None
-                if self._judgement_differs(result, self.config.change_confirm_delta):
-                    self._segment_start_frame = pending
-                    fresh = True
-            elif self._judgement_differs(result, self.config.patch_change_delta):
-                # The mel frames saw no change (speech and music can share a spectrum
-                # envelope), but the CNN judges this patch very differently: a change.
-                self._segment_start_frame = s
-                fresh = True
-            self._patches.append(result)
+            fresh |= self._segments.add(result)
             if self.history is not None:
                 self.history.append(result)
         self._refresh_danceability(starts[-1] + PATCH_FRAMES)
@@ -351,44 +315,23 @@ class Session:
         self._danceability = danceability(window)
         self._danceability_at_s = end_sample / TARGET_RATE_HZ
 
-    def _judgement_differs(self, first_new: PatchResult, tol: float) -> bool:
-        """Does the first patch after a novelty point judge the music differently?
-
-        Mel novelty also fires inside a track (a new section, a fill): about one hop in
-        ten at the shipped threshold. Only when the CNN agrees that the music changed do
-        we drop the old evidence and let the state move without the dwell; otherwise the
-        segment simply continues, so a steady track keeps its steady estimate.
-        """
-        # The window is measured from the new patch's end, not from the frames held now,
-        # so the answer does not depend on how the audio was chunked.
-        old = self._segment_patches(at_frame=first_new.start_frame + PATCH_FRAMES)
-        if not old:
-            return True
+    def _judge_group(self, patches: Sequence[PatchResult]) -> tuple[float, float]:
+        """(calm, speech) window probabilities of a group of patches."""
         heads = self._models
-        old_calm = heads.calm.window_probability(np.array([p.calm_logit for p in old]))
-        new_calm = heads.calm.window_probability(np.array([first_new.calm_logit]))
-        old_speech = heads.speech.window_probability(np.array([p.speech_logit for p in old]))
-        new_speech = heads.speech.window_probability(np.array([first_new.speech_logit]))
-        return abs(new_calm - old_calm) > tol or abs(new_speech - old_speech) > tol
+        calm = heads.calm.window_probability(np.array([p.calm_logit for p in patches]))
+        speech = heads.speech.window_probability(np.array([p.speech_logit for p in patches]))
+        return calm, speech
 
     def _frames_at(self, start_frame: int) -> np.ndarray:
         frames = self._mel_ring.since(start_frame)[:PATCH_FRAMES]
         return np.ascontiguousarray(frames, dtype=np.float32)
-
-    def _segment_patches(self, at_frame: int | None = None) -> list[PatchResult]:
-        """Audible patches of the current segment inside the window ending at ``at_frame``."""
-        end = self._mel_ring.total if at_frame is None else at_frame
-        oldest = max(self._segment_start_frame, end - self._window_frames)
-        inside = [p for p in self._patches if p.start_frame >= oldest]
-        audible = [p for p in inside if p.level_db > self.config.silence_db]
-        return audible or inside[-1:]
 
     def _detect_change(self) -> None:
         """Novelty: the last ~1.5 s of mel frames against the segment before them."""
         c = self.config
         recent_n = int(c.novelty_recent_s * FRAMES_PER_S)
         total = self._mel_ring.total
-        seg_start = self._pending_segment_frame or self._segment_start_frame
+        seg_start = self._segments.reference_start
         # The reference is the segment's last few seconds: local enough to notice a new
         # section, and it keeps this per-hop check at a fraction of a millisecond.
         ref_n = min(total - recent_n - seg_start, int(NOVELTY_REFERENCE_S * FRAMES_PER_S))
@@ -398,7 +341,7 @@ class Session:
         distance, offset = novelty(frames[:ref_n], frames[ref_n:])
         if distance > c.novelty_threshold:
             change = total - recent_n + offset
-            self._pending_segment_frame = change
+            self._segments.propose_change(change)
             # Re-align the patch grid so the first patch after the change starts on it.
             self._next_patch_frame = change
 

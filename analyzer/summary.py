@@ -16,7 +16,7 @@ import numpy as np
 
 from streamchill.analyzer.events import MoodEvent, MoodState
 from streamchill.analyzer.heads import LogisticHead
-from streamchill.analyzer.session import PatchResult
+from streamchill.analyzer.segments import PatchResult
 
 CHUNK_S = 30.0
 
