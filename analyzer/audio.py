@@ -41,37 +41,50 @@ def validate_layout(sample_rate_hz: int, channels: int) -> None:
         raise AudioFormatError(f"channels={channels} is outside 1..{MAX_CHANNELS}")
 
 
-class PcmDecoder:
-    """Turns interleaved PCM bytes into float32 frames, carrying a partial frame over.
+class FrameCutter:
+    """Cuts a PCM byte stream into whole sample frames, carrying a partial frame over.
 
-    Network frames need not end on a sample boundary; the remainder waits for the
-    next chunk instead of being dropped or misaligned.
+    Network frames need not end on a sample boundary; the remainder waits for the next
+    chunk instead of being dropped or misaligned (so dropping one whole output chunk never
+    shifts the channels of what follows).
     """
 
     MAX_CARRY_BYTES = MAX_CHANNELS * 4
 
     def __init__(self, sample_format: SampleFormat, channels: int) -> None:
         self.sample_format = SampleFormat(sample_format)
+        self.frame_bytes = channels * self.sample_format.bytes_per_sample
+        self.carry = b""
+
+    def push(self, data: bytes) -> bytes:
+        """The whole frames completed by ``data`` (may be empty)."""
+        buf = self.carry + data if self.carry else bytes(data)
+        usable = len(buf) - len(buf) % self.frame_bytes
+        self.carry = buf[usable:]
+        return buf[:usable]
+
+
+class PcmDecoder:
+    """Turns interleaved PCM bytes into float32 frames (whole frames only; see FrameCutter)."""
+
+    def __init__(self, sample_format: SampleFormat, channels: int) -> None:
+        self.sample_format = SampleFormat(sample_format)
         self.channels = channels
-        self._frame_bytes = channels * self.sample_format.bytes_per_sample
-        self._carry = b""
+        self._cutter = FrameCutter(self.sample_format, channels)
 
     def decode(self, data: bytes) -> np.ndarray:
         """Decode ``data`` to an array of shape [frames, channels], float32 in [-1, 1]."""
-        buf = self._carry + bytes(data)
-        usable = len(buf) - len(buf) % self._frame_bytes
-        self._carry = buf[usable:]
+        chunk = self._cutter.push(data)
         if self.sample_format is SampleFormat.S16LE:
-            ints = np.frombuffer(buf[:usable], dtype="<i2")
-            samples = ints.astype(np.float32) / 32768.0
+            samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32) / 32768.0
         else:
-            samples = tame(np.frombuffer(buf[:usable], dtype="<f4").astype(np.float32))
+            samples = tame(np.frombuffer(chunk, dtype="<f4").astype(np.float32))
         return samples.reshape(-1, self.channels)
 
     @property
     def pending_bytes(self) -> int:
         """Bytes of an incomplete frame still waiting for the rest."""
-        return len(self._carry)
+        return len(self._cutter.carry)
 
 
 def tame(samples: np.ndarray) -> np.ndarray:

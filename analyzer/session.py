@@ -15,20 +15,13 @@ depend on how the caller chunked the stream.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from streamchill.analyzer.audio import (
-    TARGET_RATE_HZ,
-    PcmDecoder,
-    Resampler,
-    SampleFormat,
-    tame,
-    to_mono,
-    validate_layout,
-)
+from streamchill.analyzer.audio import TARGET_RATE_HZ, SampleFormat
 from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.edge import AudioEdge, Piece
 from streamchill.analyzer.errors import AudioFormatError
 from streamchill.analyzer.events import MoodEvent, MoodState, WindowFeatures
 from streamchill.analyzer.features import (
@@ -65,18 +58,23 @@ class Session:
         models: ModelBundle | None = None,
         keep_history: bool = False,
     ) -> None:
-        validate_layout(sample_rate_hz, channels)
+        self.config = config or AnalyzerConfig()
+        c = self.config
+        self._hop_samples = round(c.hop_s * TARGET_RATE_HZ)
+        self._edge = AudioEdge(
+            sample_rate_hz=sample_rate_hz,
+            channels=channels,
+            sample_format=sample_format,
+            hop_samples=self._hop_samples,
+            stream=stream,
+        )
         self.stream = stream
         self.sample_rate_hz = sample_rate_hz
         self.channels = channels
-        self.config = config or AnalyzerConfig()
         self._models = models or shared_models()
-        self._decoder = PcmDecoder(SampleFormat(sample_format), channels)
-        self._resampler = Resampler(sample_rate_hz)
         self._mel = MelFrameStream()
         self._power_meter = HopPowerMeter()
         self._tempo = TempoTracker()
-        c = self.config
         window_frames = round(c.window_s * FRAMES_PER_S)
         self._window_frames = window_frames
         # Bounded by the window: 30 s of mel (720 kB), hop powers, and float16 audio (960 kB).
@@ -97,9 +95,6 @@ class Session:
         self._half_hop_frames = round(c.hop_s * FRAMES_PER_S / 2)
         self._next_patch_frame = 0
         self._machine = MoodStateMachine(c)
-        self._hop_samples = round(c.hop_s * TARGET_RATE_HZ)
-        self._samples = 0
-        self._next_hop_sample = self._hop_samples
         self._danceability = 0.0
         self._danceability_at_s = -1e9
         self._seq = 0
@@ -116,7 +111,7 @@ class Session:
     @property
     def media_time_s(self) -> float:
         """Seconds of (16 kHz) audio analysed so far."""
-        return self._samples / TARGET_RATE_HZ
+        return self._edge.media_time_s
 
     @property
     def state(self) -> MoodState:
@@ -135,19 +130,14 @@ class Session:
         """
         if self._finished:
             raise AudioFormatError(f"stream {self.stream!r} was already finished")
-        if isinstance(block, bytes | bytearray | memoryview):
-            frames = self._decoder.decode(bytes(block))
-        else:
-            frames = self._array(block)
-        mono = to_mono(frames)
-        return self._consume(self._resampler.process(mono))
+        return self._consume(self._edge.feed(block))
 
     def finish(self) -> list[MoodEvent]:
         """End of stream: drain the resampler and the last frames, emit the final event."""
         if self._finished:
             return []
         self._finished = True
-        events = self._consume(self._resampler.process(np.zeros(0, np.float32), last=True))
+        events = self._consume(self._edge.finish())
         tail = self._mel.flush()
         self._accept_frames(tail)
         last_time = self.last_event.media_time_s if self.last_event else -1.0
@@ -157,34 +147,14 @@ class Session:
                 events.append(event)
         return events
 
-    def _array(self, block: np.ndarray) -> np.ndarray:
-        arr = np.asarray(block)
-        if arr.ndim == 1:
-            arr = arr.reshape(-1, 1) if self.channels == 1 else arr.reshape(-1, self.channels)
-        if arr.ndim != 2 or arr.shape[1] != self.channels:
-            raise AudioFormatError(
-                f"stream {self.stream!r} declared {self.channels} channel(s) but got an array "
-                f"of shape {np.asarray(block).shape}"
-            )
-        if arr.dtype == np.int16:
-            return arr.astype(np.float32) / 32768.0
-        if arr.dtype not in (np.float32, np.float64):
-            raise AudioFormatError(f"unsupported sample dtype {arr.dtype}; use float32 or int16")
-        return tame(arr.astype(np.float32, copy=False))
-
-    def _consume(self, samples: np.ndarray) -> list[MoodEvent]:
+    def _consume(self, pieces: Iterable[Piece]) -> list[MoodEvent]:
         events: list[MoodEvent] = []
-        pos = 0
-        while pos < len(samples):
-            take = min(len(samples) - pos, self._next_hop_sample - self._samples)
-            piece = samples[pos : pos + take]
-            pos += take
-            self._samples += take
-            self._audio_ring.push(piece.astype(np.float16))
-            self._power_ring.push(self._power_meter.push(piece))
-            self._accept_frames(self._mel.push(piece))
-            if self._samples == self._next_hop_sample:
-                self._next_hop_sample += self._hop_samples
+        for piece in pieces:
+            samples = piece.samples
+            self._audio_ring.push(samples.astype(np.float16))
+            self._power_ring.push(self._power_meter.push(samples))
+            self._accept_frames(self._mel.push(samples))
+            if piece.ends_hop:
                 event = self._hop()
                 if event is not None:
                     events.append(event)

@@ -42,10 +42,9 @@ def _analyze(kind: str, audio: Any, name: str) -> None:
 
 def _worker(core: int | None, audio_s: float, commands: Any, results: Any) -> None:
     sys.path.insert(0, str(HERE))
-    from streamchill.streamer.sources.decode import DecodedAudio
-
     from machine import pin
     from music import RATE_HZ, music
+    from streamchill.streamer.sources.decode import DecodedAudio
 
     if core is not None:
         pin(core)

@@ -17,16 +17,13 @@ sessions emit events at the same media times.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
-from streamchill.analyzer.audio import (
-    TARGET_RATE_HZ,
-    PcmDecoder,
-    Resampler,
-    SampleFormat,
-    to_mono,
-    validate_layout,
-)
+
+from streamchill.analyzer.audio import TARGET_RATE_HZ, SampleFormat
 from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.edge import AudioEdge, Piece
 from streamchill.analyzer.events import MoodEvent, MoodState, WindowFeatures
 from streamchill.analyzer.features import (
     HopPowerMeter,
@@ -59,20 +56,23 @@ class NaiveSession:
     ) -> None:
         """``analyze_from_s``: hops before this media time (s) only store audio and emit
         nothing, so a benchmark can fill the window without paying for the warm-up."""
-        validate_layout(sample_rate_hz, channels)
         self.stream = stream
         self.channels = channels
         self.config = config or AnalyzerConfig()
         self.analyze_from_s = analyze_from_s
         self._models = models or shared_models()
-        self._decoder = PcmDecoder(SampleFormat(sample_format), channels)
-        self._resampler = Resampler(sample_rate_hz)
+        self._hop_samples = round(self.config.hop_s * TARGET_RATE_HZ)
+        # The shipped audio edge: both analyzers emit events at the same media times.
+        self._edge = AudioEdge(
+            sample_rate_hz=sample_rate_hz,
+            channels=channels,
+            sample_format=sample_format,
+            hop_samples=self._hop_samples,
+            stream=stream,
+        )
         # The only state kept between hops: the window's audio (30 s of float32, 1.9 MB).
         self._audio = Ring(int(self.config.window_s * TARGET_RATE_HZ))
         self._machine = MoodStateMachine(self.config)
-        self._hop_samples = round(self.config.hop_s * TARGET_RATE_HZ)
-        self._samples = 0
-        self._next_hop_sample = self._hop_samples
         self._seq = 0
         self._finished = False
         self.last_event: MoodEvent | None = None
@@ -80,41 +80,29 @@ class NaiveSession:
     @property
     def media_time_s(self) -> float:
         """Seconds of (16 kHz) audio analysed so far."""
-        return self._samples / TARGET_RATE_HZ
+        return self._edge.media_time_s
 
     def feed(self, block: bytes | np.ndarray) -> list[MoodEvent]:
         """Add audio (PCM bytes in the declared format, or a float32/int16 array)."""
-        if isinstance(block, bytes | bytearray | memoryview):
-            frames = self._decoder.decode(bytes(block))
-        else:
-            frames = np.asarray(block)
-            if frames.dtype == np.int16:
-                frames = frames.astype(np.float32) / 32768.0
-            frames = frames.reshape(-1, self.channels).astype(np.float32, copy=False)
-        return self._consume(self._resampler.process(to_mono(frames)))
+        return self._consume(self._edge.feed(block))
 
     def finish(self) -> list[MoodEvent]:
         """End of stream: drain the resampler and judge the last partial hop."""
         if self._finished:
             return []
         self._finished = True
-        events = self._consume(self._resampler.process(np.zeros(0, np.float32), last=True))
-        if self._samples > self._next_hop_sample - self._hop_samples:
+        events = self._consume(self._edge.finish())
+        if self._edge.samples % self._hop_samples:  # a partial hop is left
             event = self._hop()
             if event is not None:
                 events.append(event)
         return events
 
-    def _consume(self, samples: np.ndarray) -> list[MoodEvent]:
+    def _consume(self, pieces: Iterable[Piece]) -> list[MoodEvent]:
         events: list[MoodEvent] = []
-        pos = 0
-        while pos < len(samples):
-            take = min(len(samples) - pos, self._next_hop_sample - self._samples)
-            self._audio.push(samples[pos : pos + take])
-            pos += take
-            self._samples += take
-            if self._samples == self._next_hop_sample:
-                self._next_hop_sample += self._hop_samples
+        for piece in pieces:
+            self._audio.push(piece.samples)
+            if piece.ends_hop:
                 event = self._hop()
                 if event is not None:
                     events.append(event)

@@ -55,6 +55,7 @@ BAD_LOG_MARKERS = ("Traceback", "Task exception was never retrieved", "Unhandled
 def load_audio() -> dict[tuple[str, str], bytes]:
     """(example kind, sample_format) -> the whole clip as wire bytes, ready to loop."""
     import soxr
+
     from streamchill.streamer.sources.decode import decode_file
 
     out = {}

@@ -23,7 +23,8 @@ import numpy as np
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from streamchill.analyzer.audio import SampleFormat
+from streamchill.analyzer.audio import FrameCutter, SampleFormat
+from streamchill.analyzer.edge import AudioEdge
 from streamchill.analyzer.events import MoodEvent
 from streamchill.streamer.server.hub import EventHub
 from streamchill.streamer.server.messages import (
@@ -174,25 +175,27 @@ class AnalysisStream:
 class FrameAligner:
     """Cuts a PCM byte stream into whole sample frames and checks them (pure, no I/O).
 
-    Network frames may end mid-sample; the remainder waits for the next frame, so what
-    comes out is always aligned and dropping one output chunk never shifts the channels.
+    The alignment and the sample policy are the analyzer's audio edge
+    (:class:`~streamchill.analyzer.audio.FrameCutter`, :meth:`AudioEdge.non_finite`); the
+    ingest adds only the wire's rule that an empty or non-finite frame is refused.
     """
 
     def __init__(self, sample_format: SampleFormat, channels: int) -> None:
-        self.frame_bytes = channels * SampleFormat(sample_format).bytes_per_sample
-        self.f32 = SampleFormat(sample_format) is SampleFormat.F32LE
-        self.carry = b""
+        self._format = SampleFormat(sample_format)
+        self._cutter = FrameCutter(self._format, channels)
+        self.frame_bytes = self._cutter.frame_bytes
+
+    @property
+    def carry(self) -> bytes:
+        return self._cutter.carry
 
     def push(self, data: bytes) -> bytes:
         """Aligned audio completed by ``data`` (may be empty). Raises ``ValueError`` for an
         empty frame or NaN/Inf samples; such a frame's audio is dropped, alignment kept."""
         if not data:
             raise ValueError("empty binary frame")
-        buf = self.carry + data if self.carry else data
-        usable = len(buf) - len(buf) % self.frame_bytes
-        self.carry = buf[usable:]
-        chunk = buf[:usable]
-        if self.f32 and chunk and not np.isfinite(np.frombuffer(chunk, dtype="<f4")).all():
+        chunk = self._cutter.push(data)
+        if AudioEdge.non_finite(chunk, self._format):
             raise ValueError("frame holds NaN or Inf samples; it was dropped")
         return chunk
 
