@@ -78,8 +78,10 @@ class MoodEvent:
     """True when ``state`` differs from the previous event's state."""
     warming_up: bool
     """True while the window holds less audio than needed for a settled estimate."""
-    calm_probability: float
-    """Calibrated probability in [0, 1] that the music is calm (0.5 = not sure)."""
+    calm_probability: float | None
+    """Calibrated probability in [0, 1] that the music is calm (0.5 = not sure); ``None``
+    where calm is not judged: silence, speech, steady tones and noise (see
+    :func:`calm_is_judged`)."""
     speech_probability: float
     """Probability in [0, 1] that the audio is someone talking rather than music."""
     features: WindowFeatures
@@ -102,7 +104,9 @@ class MoodEvent:
             "state": self.state.value,
             "changed": self.changed,
             "warming_up": self.warming_up,
-            "calm_probability": round(_finite(self.calm_probability, 0.5), 4),
+            "calm_probability": None
+            if self.calm_probability is None
+            else round(_finite(self.calm_probability, 0.5), 4),
             "speech_probability": round(_finite(self.speech_probability), 4),
             "features": self.features.to_dict(),
             "top_tags": [[tag, round(p, 4)] for tag, p in self.top_tags],
@@ -129,7 +133,9 @@ class MoodEvent:
                 state=MoodState(data["state"]),
                 changed=bool(data["changed"]),
                 warming_up=bool(data["warming_up"]),
-                calm_probability=float(data["calm_probability"]),
+                calm_probability=None
+                if data["calm_probability"] is None
+                else float(data["calm_probability"]),
                 speech_probability=float(data["speech_probability"]),
                 features=WindowFeatures.from_dict(data["features"]),
                 top_tags=tuple((str(t), float(p)) for t, p in data.get("top_tags", [])),
@@ -150,6 +156,22 @@ class MoodEvent:
         if not isinstance(data, dict):
             raise EventDecodeError("mood event must be a JSON object")
         return cls.from_dict(data)
+
+
+STEADY_REASONS = frozenset({"steady_tone", "noise"})
+"""``reason`` values of a neutral state that is not music at all."""
+
+
+def calm_is_judged(state: MoodState, reason: str | None = None) -> bool:
+    """Whether a calm probability means anything for this state.
+
+    Calm vs aggressive is a judgement of music: for silence, someone talking, or a steady
+    tone or noise there is none, and a number there would only invite automations to act
+    on it.
+    """
+    if state in (MoodState.SILENCE, MoodState.SPEECH):
+        return False
+    return not (state is MoodState.NEUTRAL and reason in STEADY_REASONS)
 
 
 def _finite(x: float, default: float = 0.0) -> float:

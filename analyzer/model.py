@@ -7,8 +7,14 @@ at run time, and it is imported when a model is loaded, so importing this module
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,36 @@ _EMBEDDING_TENSOR = "model/dense/BiasAdd"
 
 def _default_path(name: str) -> Path:
     return model_path(name)
+
+
+_LITERT_INFO = re.compile(rb"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.\s*$")
+_stderr_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _litert_info_filtered() -> Iterator[None]:
+    """Drop LiteRT's one "INFO: Created ... XNNPACK delegate" line, keep everything else.
+
+    LiteRT's C++ logger writes it to file descriptor 2 on every interpreter load, and its
+    level cannot be set from Python (``TF_CPP_MIN_LOG_LEVEL`` does not reach it). So fd 2
+    goes to a temporary file while the interpreter is created; afterwards every other line
+    written meanwhile, a real warning or error included, is written back to stderr.
+    """
+    with _stderr_lock, tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [
+                line for line in capture.read().splitlines(True) if not _LITERT_INFO.match(line)
+            ]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 def _load_tag_names(model_file: Path) -> tuple[str, ...]:
@@ -105,8 +141,9 @@ class MusicnnTagger:
                 "`python models/tools/build_musicnn.py` (see models/MODEL_CARD.md)"
             )
         try:
-            interp = Interpreter(model_path=str(path), num_threads=num_threads)
-            interp.allocate_tensors()
+            with _litert_info_filtered():
+                interp = Interpreter(model_path=str(path), num_threads=num_threads)
+                interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(
                 f"model file {path} is corrupt or not a LiteRT model ({exc}); reinstall "

@@ -23,7 +23,7 @@ from streamchill.analyzer.audio import TARGET_RATE_HZ, SampleFormat
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.edge import AudioEdge, Piece
 from streamchill.analyzer.errors import AudioFormatError
-from streamchill.analyzer.events import MoodEvent, MoodState, WindowFeatures
+from streamchill.analyzer.events import MoodEvent, MoodState, WindowFeatures, calm_is_judged
 from streamchill.analyzer.features import (
     HopPowerMeter,
     TempoTracker,
@@ -220,7 +220,7 @@ class Session:
             state=state,
             changed=self.last_event is not None and state is not previous,
             warming_up=state is MoodState.WARMING_UP or self.media_time_s < c.settled_after_s,
-            calm_probability=calm_p,
+            calm_probability=calm_p if calm_is_judged(state, reason) else None,
             speech_probability=speech_p,
             features=self._features(),
             top_tags=self._top_tags(seg),

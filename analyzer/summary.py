@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from streamchill.analyzer.events import MoodEvent, MoodState
+from streamchill.analyzer.events import MoodEvent, MoodState, calm_is_judged
 from streamchill.analyzer.heads import LogisticHead
 from streamchill.analyzer.segments import PatchResult
 
@@ -49,6 +49,7 @@ def summarize(
         at_end = in_chunk[-1] if in_chunk else (events[-1] if events else None)
         logits = np.array([p.calm_logit for p in audible if start <= p.start_s < end])
         state = majority_state(in_chunk) if in_chunk else MoodState.SILENCE
+        judged = calm_is_judged(state, _majority_reason(in_chunk, state))
         features = at_end.features.to_dict() if at_end else {}
         chunks.append(
             {
@@ -58,7 +59,7 @@ def summarize(
                 "bpm": round(features.get("bpm", 0.0), 2),
                 "danceability": round(features.get("danceability", 0.0), 4),
                 "loudness_db": round(features.get("loudness_db", -120.0), 2),
-                "calm_probability": _prob(calm_head, logits, state),
+                "calm_probability": _prob(calm_head, logits) if judged else None,
                 "state": state.value,
             }
         )
@@ -67,17 +68,24 @@ def summarize(
             break
     overall = majority_state(events)
     all_logits = np.array([p.calm_logit for p in audible])
+    overall_judged = calm_is_judged(overall, _majority_reason(events, overall))
     return {
         "timestamps": chunks,
         "aggressive": overall is MoodState.AGGRESSIVE,
-        "calm_probability": _prob(calm_head, all_logits, overall),
+        "calm_probability": _prob(calm_head, all_logits) if overall_judged else None,
         "state": overall.value,
         "duration_s": round(duration_s, 3),
     }
 
 
-def _prob(head: LogisticHead, logits: np.ndarray, state: MoodState) -> float | None:
-    """Calm probability of some patches; null for silence (there is no music to judge)."""
-    if state is MoodState.SILENCE or len(logits) == 0:
+def _majority_reason(events: Sequence[MoodEvent], state: MoodState) -> str | None:
+    """The most common ``reason`` among the events in ``state`` (None when there is none)."""
+    reasons = Counter(e.reason for e in events if e.state is state)
+    return reasons.most_common(1)[0][0] if reasons else None
+
+
+def _prob(head: LogisticHead, logits: np.ndarray) -> float | None:
+    """Calm probability of some patches; null when none of them is audible."""
+    if len(logits) == 0:
         return None
     return round(head.window_probability(logits), 4)

@@ -71,6 +71,10 @@ def describe() -> dict[str, Any]:
         ).stdout.strip()
     except OSError:
         commit = ""
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpu_model": model,
@@ -80,5 +84,14 @@ def describe() -> dict[str, Any]:
         "platform": platform.platform(),
         "libraries": versions,
         "commit": commit,
+        "uncommitted_changes": bool(dirty),
+        "model_version": _model_version(),
         "load_average_at_start": load_average(),
     }
+
+
+def _model_version() -> str:
+    """The shipped bundle's version (network + calm head + speech head) that was measured."""
+    from streamchill.analyzer.models_bundle import shared_models
+
+    return shared_models().version

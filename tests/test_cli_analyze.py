@@ -47,6 +47,14 @@ def test_shipped_examples_get_seed_shaped_verdicts(capsys: pytest.CaptureFixture
     assert aggressive["calm_probability"] < 0.35
 
 
+def test_a_speech_verdict_carries_no_calm_probability(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, (result,), err = analyze(capsys, str(example_path("speech")))
+    assert rc == 0, err
+    jsonschema.validate(result, VERDICT)
+    assert result["state"] == "speech" and result["calm_probability"] is None
+    assert all(c["calm_probability"] is None for c in result["timestamps"])
+
+
 @pytest.mark.parametrize("suffix", [".wav", ".flac", ".mp3"])
 def test_common_formats_decode_to_the_same_judgement(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], examples_16k: dict, suffix: str

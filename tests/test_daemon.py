@@ -266,7 +266,7 @@ async def test_streams_endpoint_lists_live_streams(
         status, body = await asyncio.to_thread(daemon.get, "/v1/streams")
         assert status == 200
         (info,) = body["streams"]
-        assert info["stream"] == "tab-9" and info["source"] == "extension"
+        assert info["stream"] == "tab-9" and info["source"] == "client"
         assert info["state"] in {"warming_up", "calm", "neutral", "aggressive", "silence",
                                  "speech"}  # fmt: skip
         await asyncio.wait_for(sender, 120)

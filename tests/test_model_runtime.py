@@ -163,3 +163,28 @@ def test_threads_sharing_one_tagger_get_the_same_answers(
 def test_the_shared_tagger_is_loaded_once() -> None:
     assert shared_tagger() is shared_tagger()
     assert shared_tagger().tag_names[0] == "rock"
+
+
+def test_loading_the_model_prints_nothing_on_stderr(tmp_path: Path) -> None:
+    """LiteRT's C++ "INFO: Created ... XNNPACK delegate" line is not shown to users."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", "from streamchill.analyzer.model import MusicnnTagger; "
+         "MusicnnTagger.load().predict(__import__('numpy').zeros((1, 187, 96), 'float32'))"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+
+
+def test_the_stderr_filter_keeps_every_other_line(capfd: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from streamchill.analyzer.model import _litert_info_filtered
+
+    with _litert_info_filtered():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+        os.write(2, b"ERROR: something real went wrong\n")
+    assert capfd.readouterr().err == "ERROR: something real went wrong\n"

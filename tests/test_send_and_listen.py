@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import example_path
-from tests.support.daemon import RunningDaemon, daemon  # noqa: F401  (fixture)
+from tests.support.daemon import RunningDaemon, daemon, start_daemon  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +71,32 @@ def test_send_refuses_a_wrong_token(daemon: RunningDaemon) -> None:  # noqa: F81
     url = f"ws://127.0.0.1:{daemon.port}"
     sent = cli("send", "--url", url, "--token", "wrong", str(example_path("calm")))
     assert sent.returncode == 1 and "refused (403)" in sent.stderr
+
+
+def test_send_reports_audio_the_daemon_dropped_and_fails(tmp_path: Path) -> None:
+    """A daemon that stalls (SIGSTOP) while a file streams in, with a short queue, must drop
+    audio on resuming; `send` relays the daemon's warning and exits non-zero."""
+    (tmp_path / "config").mkdir(parents=True)
+    (tmp_path / "config" / "config.toml").write_text("stream_queue_s = 0.5\n")
+    running = start_daemon(tmp_path)
+    try:
+        url = f"ws://127.0.0.1:{running.port}"
+        sender = subprocess.Popen(
+            [sys.executable, "-m", "streamchill.streamer", "send", "--speed", "20", "--url", url,
+             "--config-dir", str(running.config_dir), str(example_path("calm"))],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while running.stats()["frames_in"] < 3:  # the stream is up and audio flows
+            assert time.monotonic() < deadline and sender.poll() is None, sender.stderr
+            time.sleep(0.05)
+        os.kill(running.proc.pid, signal.SIGSTOP)  # the file keeps coming; the daemon stalls
+        try:
+            time.sleep(1.5)  # the stall itself is the condition under test
+        finally:
+            os.kill(running.proc.pid, signal.SIGCONT)
+        _, err = sender.communicate(timeout=120)
+        assert sender.returncode == 1, err
+        assert "the daemon dropped" in err and "incomplete" in err
+    finally:
+        assert running.stop() == 0, running.log()

@@ -103,6 +103,22 @@ async def moods(ws: ClientConnection, n: int) -> list[dict[str, Any]]:
     return out
 
 
+@pytest.mark.parametrize(
+    ("headers", "source"),
+    [({"Origin": EXTENSION}, "extension"), ({"Authorization": f"Bearer {TOKEN}"}, "client")],
+)
+async def test_stream_start_says_what_kind_of_client_streams(
+    server: DaemonServer, headers: dict[str, str], source: str
+) -> None:
+    async with client(server, "/v1/events") as events:
+        assert (await recv_json(events))["type"] == "welcome"
+        async with client(server, "/v1/audio", additional_headers=headers) as audio:
+            await audio.send(hello())
+            assert (await recv_json(audio))["type"] == "ready"
+            start = await recv_json(events)
+        assert start["type"] == "stream_start" and start["source"] == source
+
+
 async def test_hello_ready_audio_then_events_with_monotonic_seq(server: DaemonServer) -> None:
     async with client(server, "/v1/events") as events:
         assert (await recv_json(events))["type"] == "welcome"
@@ -116,7 +132,7 @@ async def test_hello_ready_audio_then_events_with_monotonic_seq(server: DaemonSe
             assert await closed_code(audio) == 1000
         start = await recv_json(events)
         assert start == {"type": "stream_start", "v": 1, "stream": "tab-1", "title": "Lofi",
-                         "url": None, "source": "extension"}  # fmt: skip
+                         "url": None, "source": "client"}  # fmt: skip
         got = await moods(events, 4)
         assert [m["seq"] for m in got] == [0, 1, 2, 3]
         assert await recv_json(events) == {"type": "stream_end", "v": 1, "stream": "tab-1",

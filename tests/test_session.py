@@ -100,6 +100,7 @@ def test_shipped_examples_get_their_names(examples_16k: dict) -> None:
 def test_silence_is_silence_and_never_calm() -> None:
     events = run_session(np.zeros(16_000 * 10, np.float32))
     assert set(states(events)) == {MoodState.SILENCE}
+    assert {e.calm_probability for e in events} == {None}, "calm is not judged in silence"
     quiet = run_session(white_noise(10.0) * 1e-4)
     assert set(states(quiet)) == {MoodState.SILENCE}
 
@@ -121,6 +122,7 @@ def test_tones_hum_and_noise_are_never_calm(signal: np.ndarray) -> None:
     assert MoodState.CALM not in states(events)
     assert events[-1].state is MoodState.NEUTRAL
     assert events[-1].reason in {"steady_tone", "noise"}
+    assert events[-1].calm_probability is None, "a tone or noise is not music to judge"
 
 
 def switch_times(events: list[MoodEvent], after_s: float, to: MoodState) -> float:
@@ -161,6 +163,9 @@ def test_talking_is_speech_never_calm(examples_16k: dict) -> None:
     events = run_session(examples_16k["speech"])
     assert MoodState.CALM not in states(events)
     assert states(events)[-1] is MoodState.SPEECH
+    talk = [e for e in events if e.state is MoodState.SPEECH]
+    assert {e.calm_probability for e in talk} == {None}, "calm is not judged for speech"
+    assert all(e.speech_probability > 0.5 for e in talk)
 
 
 def test_voice_over_quiet_music_is_speech(examples_16k: dict) -> None:
@@ -170,6 +175,9 @@ def test_voice_over_quiet_music_is_speech(examples_16k: dict) -> None:
     events = run_session(speech[: len(bed)] + bed)
     assert MoodState.CALM not in states(events)
     assert states(events)[-1] is MoodState.SPEECH
+    talk = [e for e in events if e.state is MoodState.SPEECH]
+    assert {e.calm_probability for e in talk} == {None}, "calm is not judged for speech"
+    assert all(e.speech_probability > 0.5 for e in talk)
 
 
 def test_a_talk_that_turns_into_a_song_follows_within_five_seconds(examples_16k: dict) -> None:

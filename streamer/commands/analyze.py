@@ -127,9 +127,11 @@ def print_table(result: AnalysisResult, out: TextIO) -> None:
     out.write(f"  calm timeline (1 char = 1 s; high = calm): {line}\n")
 
 
-def _spark(p: float, state: str) -> str:
+def _spark(p: float | None, state: str) -> str:
     if state == "silence":
         return " "
     if state == "speech":
         return "s"
+    if p is None:  # a steady tone or noise: not music
+        return "~"
     return "▁▂▃▄▅▆▇█"[min(7, int(p * 8))]

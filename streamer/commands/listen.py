@@ -38,12 +38,12 @@ def format_line(msg: dict[str, Any]) -> str:
     clock = time.strftime("%H:%M:%S")
     kind = msg.get("type")
     if kind == "mood":
-        p = float(msg["calm_probability"])
+        p = msg["calm_probability"]
         f = msg["features"]
-        bar = BARS[min(7, int(p * 8))]
+        calm = "calm   -  " if p is None else f"calm {p:4.2f} {BARS[min(7, int(p * 8))]}"
         flag = "*" if msg.get("changed") else " "
         return (f"{clock} {msg['stream']:<16} #{msg['seq']:<5} {flag}{msg['state']:<10} "
-                f"calm {p:4.2f} {bar}  speech {msg['speech_probability']:4.2f}  "
+                f"{calm}  speech {msg['speech_probability']:4.2f}  "
                 f"bpm {f['bpm']:5.1f}  dance {f['danceability']:4.2f}  "
                 f"{f['loudness_db']:6.1f} dB  t={msg['media_time_s']:.0f}s")  # fmt: skip
     if kind == "stream_start":

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 FRAME_S = 0.1
+BYE_TIMEOUT_S = 30.0
+"""How long to wait, after ``bye``, for the daemon to analyse what is queued and close."""
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +49,33 @@ def encode(block: np.ndarray, sample_format: str) -> bytes:
     return block.astype("<f4").tobytes()
 
 
+class AudioDropped(Exception):
+    """The daemon reported that it dropped some of this file's audio (it fell behind)."""
+
+
+async def _daemon_messages(ws: Any, path: Path, dropped: list[int]) -> None:
+    """Read what the daemon says while we send: print its warnings and errors as they come.
+
+    Ends when the daemon closes the stream (after ``bye`` and the final event).
+    """
+    from websockets.exceptions import ConnectionClosed
+
+    with contextlib.suppress(ConnectionClosed):
+        async for raw in ws:
+            msg = json.loads(raw) if isinstance(raw, str) else {}
+            kind = msg.get("type")
+            if kind == "warning" and msg.get("code") == "dropped_audio":
+                dropped.append(int(msg.get("frames", 0)))
+                print(f"streamchill send: {path.name}: the daemon dropped {msg.get('frames')} "
+                      "frame(s): it cannot keep up at this speed", file=sys.stderr)  # fmt: skip
+            elif kind in ("warning", "error"):
+                print(f"streamchill send: {path.name}: daemon {kind} {msg.get('code')}: "
+                      f"{msg.get('message', '')}", file=sys.stderr)  # fmt: skip
+
+
 async def send_file(url: str, token: str, path: Path, sample_format: str, speed: float) -> None:
-    """Decode ``path`` and stream it; raises StreamerError with a one-line reason."""
+    """Decode ``path`` and stream it; raises StreamerError with a one-line reason, and
+    :class:`AudioDropped` when the daemon reported dropping some of the audio."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus, WebSocketException
 
@@ -68,6 +97,8 @@ async def send_file(url: str, token: str, path: Path, sample_format: str, speed:
             reply = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
             if reply.get("type") != "ready":
                 raise SourceError(f"{path}: the daemon refused the stream: {reply.get('message')}")
+            dropped: list[int] = []
+            reader = asyncio.create_task(_daemon_messages(ws, path, dropped))
             started = time.monotonic()
             sent_s = 0.0
             for block in audio.blocks(FRAME_S):
@@ -77,7 +108,16 @@ async def send_file(url: str, token: str, path: Path, sample_format: str, speed:
                 if ahead > 0:
                     await asyncio.sleep(ahead)
             await ws.send(json.dumps({"type": "bye", "v": 1}))
-            await asyncio.sleep(0.5)  # let the final event out before closing
+            # The daemon closes the stream once its final event is out (or warnings are).
+            try:
+                await asyncio.wait_for(reader, timeout=BYE_TIMEOUT_S)
+            except TimeoutError:
+                reader.cancel()
+            if dropped:
+                raise AudioDropped(
+                    f"{path}: the daemon dropped {sum(dropped)} frame(s) of audio; "
+                    "its judgement of this file is incomplete (try a lower --speed)"
+                )
     except InvalidStatus as exc:
         raise SourceError(f"{url}: refused ({exc.response.status_code})") from exc
     except (OSError, WebSocketException, TimeoutError) as exc:
@@ -103,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     for name in args.files:
         try:
             asyncio.run(send_file(args.url, token, Path(name), args.format, args.speed))
-        except StreamerError as exc:
+        except (StreamerError, AudioDropped) as exc:
             print(f"streamchill send: {exc}", file=sys.stderr)
             failed += 1
     return 1 if failed else 0

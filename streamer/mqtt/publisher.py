@@ -124,7 +124,9 @@ def discovery_messages(
             "name": "Calm probability",
             "unit_of_measurement": "%",
             "state_class": "measurement",
-            "value_template": "{{ (value_json.calm_probability * 100) | round(1) }}",
+            # null where calm is not judged (silence, speech, tones): HA shows "unknown".
+            "value_template": "{{ (value_json.calm_probability * 100) | round(1)"
+            " if value_json.calm_probability is number else none }}",
             "icon": "mdi:meditation",
         },
         "bpm": {

@@ -327,7 +327,9 @@ class EventHub:
                 {
                     "stream": name,
                     "state": None if last is None else last.state.value,
-                    "calm_probability": None if last is None else round(last.calm_probability, 4),
+                    "calm_probability": None
+                    if last is None
+                    else last.to_dict()["calm_probability"],
                     "media_time_s": None if last is None else round(last.media_time_s, 3),
                     "seq": state.last_seq,
                     "title": state.start.title,

@@ -222,6 +222,9 @@ class IngestConnection:
         self.ctx = ctx
         self.peer = f"{ws.remote_address[0]}:{ws.remote_address[1]}" if ws.remote_address else "?"
         self.errors = 0
+        # The gate let it in either by an allowed extension Origin or by the token.
+        has_origin = ws.request is not None and "Origin" in ws.request.headers
+        self.source = "extension" if has_origin else "client"
         self._dropped = 0
         self._warned_at = 0.0
 
@@ -259,7 +262,9 @@ class IngestConnection:
             log.exception("stream %r: cannot start analysis", hello.stream)
             await self._error("analysis_failed", f"cannot start analysis: {exc}", 1011)
             return
-        ctx.hub.publish(StreamStart(stream=hello.stream, title=hello.title, url=hello.url))
+        ctx.hub.publish(
+            StreamStart(stream=hello.stream, title=hello.title, url=hello.url, source=self.source)
+        )
         stream = AnalysisStream(
             hello.stream,
             session,

@@ -374,7 +374,9 @@ class StreamStart:
     title: str | None = None
     url: str | None = None
     source: str = "extension"
-    """Where the audio comes from: ``extension`` (``/v1/audio``) or ``capture``."""
+    """Where the audio comes from: ``extension`` (``/v1/audio`` from an allowed extension
+    Origin), ``client`` (``/v1/audio`` with the token: ``streamchill send``, scripts) or
+    ``capture`` (the daemon's own system capture)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
