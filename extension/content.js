@@ -13,12 +13,14 @@
   globalThis.__streamChillContent = true;
 
   const { PcmPipeline, bytesToBase64, TARGET_RATE_HZ } = globalThis.StreamChillPCM;
+  /** A one-byte typed array in the hello: the engine answers whether it arrived as one. */
+  const BINARY_PROBE = new Uint8Array([1]);
   /** Consecutive all-zero 100 ms batches while playing before we call the tap silent. */
   const SILENT_BATCHES = 40;
 
   let allowed = false;
   let userStopped = false;
-  let tap = null; // {el, ctx, source, node, port, teardown}
+  let tap = null; // {el, ctx, port, binary, info, teardown}
   let silentRun = 0;
   let reportedSilent = false;
 
@@ -41,8 +43,27 @@
     return els.find((e) => !e.paused && !e.ended && e.readyState > 2) || null;
   }
 
+  /**
+   * createMediaElementSource may be called only once per element, and from then on the
+   * element plays only through that graph. So the graph outlives any tap: one context and
+   * source per element, kept for the element's life and reused by every later tap.
+   */
+  const elementGraphs = new WeakMap(); // el -> {ctx, source}
+
+  function elementSource(el) {
+    let graph = elementGraphs.get(el);
+    if (!graph) {
+      const ctx = new AudioContext();
+      const source = ctx.createMediaElementSource(el);
+      source.connect(ctx.destination); // the element now plays through us: keep it audible
+      graph = { ctx, source };
+      elementGraphs.set(el, graph);
+    }
+    return graph;
+  }
+
   async function makeGraph(el) {
-    const ctx = new AudioContext();
+    let ctx;
     let source;
     let stream = null;
     if (typeof el.captureStream === "function") {
@@ -53,10 +74,10 @@
           stream.addEventListener("addtrack", () => { clearTimeout(t); resolve(); }, { once: true });
         });
       }
+      ctx = new AudioContext();
       source = ctx.createMediaStreamSource(stream);
     } else {
-      source = ctx.createMediaElementSource(el);
-      source.connect(ctx.destination); // the element now plays through us: keep it audible
+      ({ ctx, source } = elementSource(el));
     }
     const onBatch = (pcm, peak) => onPcm(pcm, peak);
     let node;
@@ -100,9 +121,12 @@
       info: { converter, input_rate_hz: ctx.sampleRate, tap: stream ? "captureStream" : "mediaElementSource" },
       teardown: () => {
         if (node.port) node.port.postMessage({ type: "stop" });
-        try { source.disconnect(); } catch { /* gone */ }
-        // A createMediaElementSource tap can never be undone; keep its context alive so
-        // the page stays audible, and only close captureStream contexts.
+        else node.onaudioprocess = null;
+        // Cut only our branch: a bare disconnect() would also cut an element source's link
+        // to the speakers and silence the page.
+        try { source.disconnect(node); } catch { /* gone */ }
+        try { mute.disconnect(); } catch { /* gone */ }
+        // The element's own graph stays (see elementSource); captureStream contexts go.
         if (stream) ctx.close();
       },
     };
@@ -121,7 +145,10 @@
       silentRun = 0;
     }
     try {
-      tap.port.postMessage({ type: "pcm", data: bytesToBase64(new Uint8Array(pcm.buffer)) });
+      // Binary where the engine said typed arrays arrive intact (structured-clone
+      // messaging); base64 text only on browsers whose messaging is still JSON.
+      const data = tap.binary ? pcm : bytesToBase64(new Uint8Array(pcm.buffer));
+      tap.port.postMessage({ type: "pcm", data });
     } catch {
       // Port gone (engine restarted): reconnect on the next tick.
       tap.port = null;
@@ -135,11 +162,16 @@
     if (!ok || !tap || tap.port) return;
     const port = chrome.runtime.connect({ name: "pcm" });
     tap.port = port;
+    tap.binary = false;
+    const owner = tap;
+    port.onMessage.addListener((msg) => {
+      if (msg && msg.type === "format" && tap === owner) owner.binary = !!msg.binary;
+    });
     port.postMessage({
       type: "hello",
       data: {
         sample_rate_hz: TARGET_RATE_HZ, channels: 1, sample_format: "s16le",
-        title: document.title, url: location.href, capture: tap.info,
+        title: document.title, url: location.href, capture: tap.info, probe: BINARY_PROBE,
       },
     });
     port.onDisconnect.addListener(() => {
@@ -154,7 +186,7 @@
     if (!allowed || userStopped || !el) return;
     if (tap && tap.el === el) return;
     stopTap();
-    const pending = { el, port: null, teardown: () => {} };
+    const pending = { el, port: null, binary: false, teardown: () => {} };
     tap = pending;
     try {
       const graph = await makeGraph(el);

@@ -5,7 +5,7 @@
 import { AudioStream, EventsClient } from "./lib/daemon.js";
 import "./lib/pcm.js";
 
-const { base64ToBytes, TARGET_RATE_HZ } = globalThis.StreamChillPCM;
+const { pcmBytesFromPort, TARGET_RATE_HZ } = globalThis.StreamChillPCM;
 
 /** Format of every stream we send: the worklet already made it 16 kHz mono s16le. */
 const HELLO_FORMAT = { sample_rate_hz: TARGET_RATE_HZ, channels: 1, sample_format: "s16le" };
@@ -78,30 +78,45 @@ async function captureTab({ mediaStreamId, tabId, title, url }) {
     audio: { mandatory: { chromeMediaSource: "tab", chromeMediaSourceId: mediaStreamId } },
     video: false,
   });
-  const ctx = new AudioContext(); // device rate; the worklet does the downsampling
-  await ctx.audioWorklet.addModule(chrome.runtime.getURL("worklet/pcm-worklet.js"));
-  const source = ctx.createMediaStreamSource(media);
-  // Capturing a tab mutes it; route it back out so the user keeps hearing it.
-  source.connect(ctx.destination);
-  const node = new AudioWorkletNode(ctx, "streamchill-pcm", { numberOfOutputs: 1 });
-  const sink = ctx.createGain();
-  sink.gain.value = 0; // keeps the worklet pulled by the graph without doubling the audio
-  source.connect(node).connect(sink).connect(ctx.destination);
-  const entry = openStream(stream, {
-    kind: "tab", tabId, title, url,
-    capture: { converter: "worklet", input_rate_hz: ctx.sampleRate, tap: "tabCapture" },
-  });
-  node.port.onmessage = (ev) => {
-    if (ev.data && ev.data.type === "pcm") entry.audio.send(ev.data.pcm);
-  };
-  entry.teardown = () => {
-    node.port.postMessage({ type: "stop" });
-    media.getTracks().forEach((t) => t.stop());
-    ctx.close();
-  };
+  // From here on the tab is captured, and Chrome keeps it muted while any track lives:
+  // whatever fails below must stop the tracks (which unmutes the tab) before it reports.
+  let ctx = null;
+  try {
+    ctx = new AudioContext(); // device rate; the worklet does the downsampling
+    const source = ctx.createMediaStreamSource(media);
+    // Capturing a tab mutes it; route it back out first, so the user keeps hearing it
+    // even while the worklet loads.
+    source.connect(ctx.destination);
+    await ctx.audioWorklet.addModule(chrome.runtime.getURL("worklet/pcm-worklet.js"));
+    const node = new AudioWorkletNode(ctx, "streamchill-pcm", { numberOfOutputs: 1 });
+    const sink = ctx.createGain();
+    sink.gain.value = 0; // keeps the worklet pulled by the graph without doubling the audio
+    source.connect(node).connect(sink).connect(ctx.destination);
+    const entry = openStream(stream, {
+      kind: "tab", tabId, title, url,
+      capture: { converter: "worklet", input_rate_hz: ctx.sampleRate, tap: "tabCapture" },
+    });
+    node.port.onmessage = (ev) => {
+      if (ev.data && ev.data.type === "pcm") entry.audio.send(ev.data.pcm);
+    };
+    const audioCtx = ctx;
+    entry.teardown = () => {
+      node.port.postMessage({ type: "stop" });
+      releaseCapture(media, audioCtx);
+    };
+  } catch (e) {
+    releaseCapture(media, ctx);
+    throw new Error(`tab capture started but could not be processed, so it was stopped (${e && e.message ? e.message : e})`);
+  }
   // The tab closed or navigated away from capture: the track ends.
   media.getAudioTracks()[0].addEventListener("ended", () => closeStream(stream, "ended"));
   return { stream };
+}
+
+/** Stop every track of a tab capture (Chrome unmutes the tab) and close its context. */
+function releaseCapture(media, ctx) {
+  media.getTracks().forEach((t) => t.stop());
+  if (ctx && ctx.state !== "closed") ctx.close().catch(() => {});
 }
 
 // --- Element capture: content scripts relay their PCM over a runtime Port ---
@@ -113,12 +128,15 @@ chrome.runtime.onConnect.addListener((port) => {
   let entry = null;
   port.onMessage.addListener(async (msg) => {
     if (msg.type === "hello") {
+      // Did the probe arrive as a typed array? Then the content script may send binary.
+      port.postMessage({ type: "format", binary: msg.data.probe instanceof Uint8Array });
       await configured;
       entry = openStream(stream, {
         kind: "element", tabId, title: msg.data.title, url: msg.data.url, capture: msg.data.capture,
       });
     } else if (msg.type === "pcm" && entry) {
-      entry.audio.send(base64ToBytes(msg.data).buffer);
+      const bytes = pcmBytesFromPort(msg.data);
+      if (bytes) entry.audio.send(bytes);
     }
   });
   port.onDisconnect.addListener(() => {

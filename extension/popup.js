@@ -10,6 +10,8 @@ const TIMELINE_MAX_SPAN_MS = 5 * 60_000;
 
 let settings = mergeSettings(null);
 let live = null;
+/** Stored timeline points of the shown stream (the service worker flushes them now and then). */
+let storedTimeline = [];
 let probe = { status: "unknown" };
 
 function send(type, data) {
@@ -36,7 +38,9 @@ function drawTimeline(entry) {
   const W = 300;
   const H = 44;
   const now = Date.now();
-  const all = entry && entry.timeline ? entry.timeline : [];
+  // Stored points, then the ones since the last flush (`recent`, possibly overlapping).
+  const lastT = storedTimeline.length ? storedTimeline[storedTimeline.length - 1].t : -Infinity;
+  const all = entry ? [...storedTimeline, ...(entry.recent || []).filter((p) => p.t > lastT)] : [];
   const age = all.length ? now - all[0].t : 0;
   const span = Math.min(TIMELINE_MAX_SPAN_MS, Math.max(1, Math.ceil(age / 60_000)) * 60_000);
   $("tl-span").textContent = `last ${span / 60_000} min`;
@@ -166,6 +170,9 @@ async function load() {
   ]);
   settings = mergeSettings(s);
   live = l || null;
+  const shown = currentStream();
+  const key = shown ? `timeline:${shown.stream}` : null;
+  storedTimeline = key ? (await chrome.storage.session.get(key))[key] || [] : [];
   const rs = reminderState || {};
   $("reminder-status").textContent = !settings.reminders.enabled
     ? "off"

@@ -4,14 +4,13 @@
 // Messages are {type, target, data}; this file handles target "background".
 import { describeState } from "./lib/states.js";
 import { mergeSettings } from "./lib/settings.js";
+import { onMoodEvent, decide, recordOffer, snooze, localClock } from "./lib/reminders.js";
 import {
-  initialReminderState, onMoodEvent, decide, recordOffer, snooze, localClock,
-} from "./lib/reminders.js";
+  getLive, setLive, flushTimeline, forgetTimeline, getReminderState, putReminderState, TIMELINE_FLUSH_MS,
+} from "./lib/store.js";
 
 const OFFSCREEN_URL = "offscreen.html";
 const NOTIFICATION_ID = "streamchill-breathe";
-/** Timeline points kept per stream: 10 minutes at one event a second. */
-const TIMELINE_MAX = 600;
 /** Offers kept in the local log the popup (and the tests) read. */
 const REMINDER_LOG_MAX = 50;
 
@@ -20,15 +19,6 @@ const REMINDER_LOG_MAX = 50;
 async function getSettings() {
   const { settings } = await chrome.storage.local.get("settings");
   return mergeSettings(settings);
-}
-
-async function getLive() {
-  const { live } = await chrome.storage.session.get("live");
-  return live || { streams: {}, daemon: null, silentTabs: {}, fullscreenTabs: {}, stoppedTabs: {} };
-}
-
-async function setLive(live) {
-  await chrome.storage.session.set({ live });
 }
 
 // Messages arrive concurrently and each does read-modify-write on storage; run them one
@@ -72,7 +62,11 @@ async function pushConfig() {
 
 // --- badge ---
 
+let badgeShown; // the state the badge shows now (undefined: unknown, after a restart)
+
 async function showBadge(state) {
+  if (state === badgeShown) return;
+  badgeShown = state;
   const d = describeState(state);
   await chrome.action.setBadgeText({ text: state ? d.badge : "" });
   if (state) await chrome.action.setBadgeBackgroundColor({ color: d.color });
@@ -93,9 +87,8 @@ async function anyFullscreen(live) {
 
 async function considerReminder(moodState, live) {
   const settings = await getSettings();
-  const stored = (await chrome.storage.local.get("reminderState")).reminderState;
   const now = Date.now();
-  let state = onMoodEvent({ ...initialReminderState(), ...stored }, moodState, now);
+  let state = onMoodEvent(await getReminderState(), moodState, now);
   const { dayKey, minuteOfDay } = localClock(new Date(now));
   const verdict = decide(state, settings.reminders, {
     nowMs: now, dayKey, minuteOfDay, fullscreen: await anyFullscreen(live),
@@ -104,7 +97,7 @@ async function considerReminder(moodState, live) {
     state = recordOffer(state, now, dayKey);
     await offerBreak(settings, now);
   }
-  await chrome.storage.local.set({ reminderState: state, lastReminderVerdict: verdict.reason });
+  await putReminderState(state, verdict.reason);
 }
 
 async function offerBreak(settings, now) {
@@ -130,9 +123,7 @@ async function offerBreak(settings, now) {
 }
 
 async function snoozeFor(minutes) {
-  const stored = (await chrome.storage.local.get("reminderState")).reminderState;
-  const state = snooze({ ...initialReminderState(), ...stored }, minutes, Date.now());
-  await chrome.storage.local.set({ reminderState: state });
+  await putReminderState(snooze(await getReminderState(), minutes, Date.now()));
   await chrome.notifications.clear(NOTIFICATION_ID).catch(() => {});
 }
 
@@ -170,10 +161,11 @@ async function onMood(ev) {
     bpm: ev.features ? ev.features.bpm : null, media_time_s: ev.media_time_s, seq: ev.seq,
     reason: ev.reason ?? null, atMs: Date.now(),
   };
-  entry.timeline = [...(entry.timeline || []), { t: Date.now(), s: ev.state, p: ev.calm_probability }]
-    .slice(-TIMELINE_MAX);
+  const now = Date.now();
+  entry.recent = [...(entry.recent || []), { t: now, s: ev.state, p: ev.calm_probability }];
+  if (now - (entry.timelineFlushedMs ?? entry.startedMs) >= TIMELINE_FLUSH_MS) await flushTimeline(entry, now);
   live.current = ev.stream;
-  await setLive(live);
+  setLive(live);
   await showBadge(ev.state);
   await considerReminder(ev.state, live);
 }
@@ -183,19 +175,21 @@ async function onStreamOpen(d) {
   live.streams[d.stream] = {
     stream: d.stream, kind: d.kind, tabId: d.tabId, title: d.title || "", url: d.url || "",
     capture: d.capture || null, // {converter, input_rate_hz, tap}: how the audio is taken
-    startedMs: Date.now(), last: null, timeline: [],
+    startedMs: Date.now(), last: null, recent: [], timelineFlushedMs: null,
   };
+  await forgetTimeline(d.stream); // a stream id reused by the same tab starts a new timeline
   live.current = d.stream;
   if (d.tabId != null) delete live.silentTabs[d.tabId];
-  await setLive(live);
+  setLive(live);
   await showBadge("warming_up");
 }
 
 async function onStreamClose(d) {
   const live = await getLive();
   delete live.streams[d.stream];
+  await forgetTimeline(d.stream);
   if (live.current === d.stream) live.current = Object.keys(live.streams)[0] || null;
-  await setLive(live);
+  setLive(live);
   const cur = live.current && live.streams[live.current];
   await showBadge(cur && cur.last ? cur.last.state : null);
 }
@@ -211,19 +205,19 @@ async function handle(msg, sender) {
     case "tap-silent": {
       const live = await getLive();
       live.silentTabs[tabId] = { reason: d.reason || "silent", atMs: Date.now() };
-      await setLive(live);
+      setLive(live);
       return { ok: true };
     }
     case "fullscreen": {
       const live = await getLive();
       live.fullscreenTabs[tabId] = !!d.fullscreen;
-      await setLive(live);
+      setLive(live);
       return { ok: true };
     }
     case "tab-stopped-by-user": {
       const live = await getLive();
       live.stoppedTabs[tabId] = true;
-      await setLive(live);
+      setLive(live);
       return { ok: true };
     }
     // from the engine
@@ -233,7 +227,7 @@ async function handle(msg, sender) {
     case "daemon-status": {
       const live = await getLive();
       live.daemon = { ...d, atMs: Date.now() };
-      await setLive(live);
+      setLive(live);
       return { ok: true };
     }
     case "stream-open":
@@ -245,7 +239,7 @@ async function handle(msg, sender) {
     case "stream-error": {
       const live = await getLive();
       if (live.streams[d.stream]) live.streams[d.stream].error = d.error;
-      await setLive(live);
+      setLive(live);
       return { ok: true };
     }
     case "mood":
@@ -265,7 +259,7 @@ async function handle(msg, sender) {
     case "start-element": {
       const live = await getLive();
       delete live.stoppedTabs[d.tabId];
-      await setLive(live);
+      setLive(live);
       return chrome.tabs.sendMessage(d.tabId, { type: "start-tap", target: "content" });
     }
     case "stop-stream": {
@@ -273,7 +267,7 @@ async function handle(msg, sender) {
       const entry = live.streams[d.stream];
       if (entry && entry.kind === "element") {
         live.stoppedTabs[entry.tabId] = true;
-        await setLive(live);
+        setLive(live);
         await chrome.tabs.sendMessage(entry.tabId, { type: "stop-tap", target: "content" }).catch(() => {});
       }
       await chrome.runtime.sendMessage({ type: "stop-stream", target: "offscreen", data: d }).catch(() => {});
@@ -291,9 +285,16 @@ async function handle(msg, sender) {
   }
 }
 
+/**
+ * Messages that touch no stored state run beside the chain: starting a tab capture waits
+ * for getUserMedia in the engine, and mood events must not queue up behind it.
+ */
+const UNSERIALIZED = new Set(["start-tab-capture"]);
+
 chrome.runtime.onMessage.addListener((msg, sender, sendResponse) => {
   if (!msg || msg.target !== "background") return false;
-  serialized(() => handle(msg, sender)).then(
+  const run = UNSERIALIZED.has(msg.type) ? handle(msg, sender) : serialized(() => handle(msg, sender));
+  run.then(
     (r) => sendResponse(r),
     (e) => sendResponse({ ok: false, error: String(e && e.message ? e.message : e) }),
   );
@@ -315,7 +316,7 @@ chrome.tabs.onRemoved.addListener((tabId) => {
     delete live.silentTabs[tabId];
     delete live.fullscreenTabs[tabId];
     delete live.stoppedTabs[tabId];
-    await setLive(live);
+    setLive(live);
   });
 });
 
@@ -343,10 +344,13 @@ chrome.alarms.onAlarm.addListener((alarm) => {
     }
     for (const [id, entry] of Object.entries(live.streams)) {
       const lastMs = entry.last ? entry.last.atMs : entry.startedMs;
-      if (!engine.includes(id) && now - lastMs > STALE_AFTER_MS) delete live.streams[id];
+      if (!engine.includes(id) && now - lastMs > STALE_AFTER_MS) {
+        delete live.streams[id];
+        await forgetTimeline(id);
+      }
     }
     if (live.current && !live.streams[live.current]) live.current = Object.keys(live.streams)[0] || null;
-    await setLive(live);
+    setLive(live);
     const cur = live.current && live.streams[live.current];
     await showBadge(cur && cur.last ? cur.last.state : null);
   });

@@ -184,7 +184,10 @@
     }
   }
 
-  /** Bytes to base64 (extension messaging is JSON; the daemon gets raw binary again). */
+  /**
+   * Bytes to base64: only for browsers whose extension messaging is JSON (no
+   * `message_serialization: structured_clone` in the manifest); the daemon gets raw binary.
+   */
   function bytesToBase64(bytes) {
     let s = "";
     for (let i = 0; i < bytes.length; i += 0x8000) {
@@ -200,6 +203,18 @@
     return out;
   }
 
+  /**
+   * The bytes of one PCM batch as it arrived over a runtime Port: a typed array or an
+   * ArrayBuffer where messaging is structured-clone, a base64 string where it is JSON.
+   * Anything else (a JSON-flattened typed array, junk) gives null, so it is never sent.
+   */
+  function pcmBytesFromPort(data) {
+    if (typeof data === "string") return base64ToBytes(data);
+    if (data instanceof ArrayBuffer) return new Uint8Array(data);
+    if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    return null;
+  }
+
   root.StreamChillPCM = {
     TARGET_RATE_HZ,
     Resampler,
@@ -209,5 +224,6 @@
     floatToS16,
     bytesToBase64,
     base64ToBytes,
+    pcmBytesFromPort,
   };
 })(globalThis);
