@@ -1,19 +1,17 @@
-"""Helpers for the browser end-to-end test: Debian's Chromium with the unpacked extension,
-the real daemon as a subprocess, a static page server, and a small stand-in daemon.
+"""Helpers for the browser end-to-end tests: Debian's Chromium with the unpacked extension,
+the real daemon as a subprocess, a static page server, a ``/v1/events`` subscriber, and a
+recorder of the PulseAudio sink Chromium plays into (to hear whether the page is audible).
 
-The stand-in (:class:`StandInDaemon`) speaks just enough of docs/protocol.md (hello/ready,
-binary PCM, mood events, ``GET /v1/streams``) to develop the extension without the real
-daemon; the end-to-end test itself runs the real one (:func:`start_real_daemon`).
+No stand-in daemon: the real one runs here, so the tests use it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import http.server
 import json
-import secrets
+import os
 import shutil
 import signal
 import subprocess
@@ -22,7 +20,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +34,19 @@ STREAMCHILL = [sys.executable, "-m", "streamchill.streamer"]
 
 @dataclass
 class Daemon:
-    """A running daemon (real or stand-in): where it listens and how to ask it things."""
+    """A running real daemon: where it listens and how to ask it things."""
 
     port: int
     token: str
-    stop: Any = None
     log_path: Path | None = None
+    pid: int = 0
+    """The daemon process, ours: a test may stop it early (``stop_early``)."""
+
+    def stop_early(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM the daemon now (as a user quitting it would) and wait until it is gone."""
+        os.kill(self.pid, signal.SIGTERM)
+        wait_for(lambda: not Path(f"/proc/{self.pid}").exists() or _zombie(self.pid),
+                 timeout_s, what="the daemon to exit")  # fmt: skip
 
     def get(self, path: str, timeout_s: float = 5.0) -> Any:
         """GET a JSON endpoint with the token."""
@@ -57,6 +62,13 @@ class Daemon:
         if self.log_path is None or not self.log_path.exists():
             return ""
         return self.log_path.read_text(errors="replace")[-n_chars:]
+
+
+def _zombie(pid: int) -> bool:
+    """Exited but not yet reaped by us (its Popen waits in start_real_daemon's exit)."""
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    return True
 
 
 def real_daemon_available() -> bool:
@@ -104,7 +116,9 @@ def start_real_daemon(tmp: Path, port: int = 0, timeout_s: float = 60.0) -> Iter
             time.sleep(0.1)
         if info is None:
             raise TimeoutError(f"no ready file after {timeout_s} s:\n{log_path.read_text()}")
-        yield Daemon(port=int(info["port"]), token=str(info["token"]), log_path=log_path)
+        yield Daemon(
+            port=int(info["port"]), token=str(info["token"]), log_path=log_path, pid=proc.pid
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -149,7 +163,13 @@ def media_page(root: Path, audio: Path) -> Path:
 
 
 def chromium_args(ext: Path) -> list[str]:
-    """Flags for Debian's Chromium: new headless (extensions need it), no network chatter."""
+    """Flags for Debian's Chromium: new headless (extensions need it), no network chatter.
+
+    ``--allowlisted-extension-id`` lifts tab capture's "the user invoked the extension on
+    this tab" rule for our id, so the popup's own Start button can capture a tab without a
+    click on the toolbar (which a test cannot give). Debian's Chromium 156 honours it; the
+    old spelling ``--whitelisted-extension-id`` is ignored (docs/extension.md).
+    """
     return [
         "--headless=new",
         "--no-sandbox",
@@ -162,11 +182,21 @@ def chromium_args(ext: Path) -> list[str]:
         f"--disable-extensions-except={ext}",
         f"--load-extension={ext}",
         "--autoplay-policy=no-user-gesture-required",
+        f"--allowlisted-extension-id={EXTENSION_ID}",
     ]
 
 
-def launch_with_extension(playwright: Any, user_data_dir: Path, ext: Path = EXTENSION_DIR) -> Any:
-    """A persistent Chromium context with the unpacked extension (never a downloaded browser)."""
+def launch_with_extension(
+    playwright: Any,
+    user_data_dir: Path,
+    ext: Path = EXTENSION_DIR,
+    env: dict[str, str] | None = None,
+) -> Any:
+    """A persistent Chromium context with the unpacked extension (never a downloaded browser).
+
+    ``env`` adds to the environment (``PULSE_SERVER`` of a private PulseAudio sends the
+    browser's sound there).
+    """
     return playwright.chromium.launch_persistent_context(
         str(user_data_dir),
         executable_path=CHROMIUM,
@@ -174,6 +204,7 @@ def launch_with_extension(playwright: Any, user_data_dir: Path, ext: Path = EXTE
         args=chromium_args(ext),
         ignore_default_args=["--disable-extensions", "--mute-audio"],
         viewport={"width": 1000, "height": 700},
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -192,200 +223,102 @@ def wait_for(predicate: Any, timeout_s: float, interval_s: float = 0.25, what: s
     raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}: {last_exc!r}")
 
 
-# --- stand-in daemon (development aid; the e2e test uses the real daemon) ---
+class EventsSubscriber:
+    """A ``/v1/events`` subscriber of the real daemon on a thread; keeps every message."""
 
+    def __init__(self, daemon: Daemon) -> None:
+        from websockets.sync.client import connect
 
-@dataclass
-class _Stream:
-    name: str
-    rate_hz: int
-    bytes_per_s: float
-    bytes_in: int = 0
-    seq: int = 0
-    title: str = ""
-    url: str = ""
-
-    @property
-    def media_time_s(self) -> float:
-        return self.bytes_in / self.bytes_per_s
-
-
-@dataclass
-class StandInDaemon:
-    """Protocol v1 subset on a thread: ingest counts PCM, events say ``calm`` after 3 s."""
-
-    allowed_origins: tuple[str, ...] = (f"chrome-extension://{EXTENSION_ID}",)
-    token: str = field(default_factory=lambda: secrets.token_hex(16))
-    port: int = 0
-    streams: dict[str, _Stream] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._subs: set[Any] = set()
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="standin-daemon", daemon=True)
-
-    def __enter__(self) -> Daemon:
+        self._exit = contextlib.ExitStack()
+        self._ws = self._exit.enter_context(
+            connect(
+                f"ws://127.0.0.1:{daemon.port}/v1/events",
+                additional_headers={"Authorization": f"Bearer {daemon.token}"},
+                open_timeout=10,
+            )
+        )
+        self.messages: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, name="events-sub", daemon=True)
         self._thread.start()
-        if not self._started.wait(10):
-            raise TimeoutError("stand-in daemon did not start")
-        return Daemon(port=self.port, token=self.token)
 
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
+    def _read(self) -> None:
+        with contextlib.suppress(Exception):  # the daemon going away ends the loop
+            for raw in self._ws:
+                with self._lock:
+                    self.messages.append(json.loads(raw))
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._main())
+    def wait(self, predicate: Any, timeout_s: float, what: str) -> dict[str, Any]:
+        """The first message (in order received) for which ``predicate`` holds; waits for it."""
 
-    async def _main(self) -> None:
-        from websockets.asyncio.server import serve
-        from websockets.datastructures import Headers
-        from websockets.http11 import Response
+        def found() -> dict[str, Any] | None:
+            with self._lock:
+                return next((m for m in self.messages if predicate(m)), None)
 
-        self._stop = asyncio.Event()
+        return wait_for(found, timeout_s, interval_s=0.1, what=what)  # type: ignore[no-any-return]
 
-        def reply(status: int, body: Any) -> Response:
-            data = json.dumps(body).encode()
-            return Response(
-                status,
-                "OK" if status == 200 else "Forbidden",
-                Headers({"Content-Type": "application/json", "Content-Length": str(len(data))}),
-                data,
-            )
+    def close(self) -> None:
+        self._exit.close()
+        self._thread.join(5)
 
-        def process_request(conn: Any, request: Any) -> Response | None:
-            origin = request.headers.get("Origin")
-            path = request.path.split("?")[0]
-            token_ok = (
-                request.headers.get("Authorization") == f"Bearer {self.token}"
-                or f"token={self.token}" in request.path
-            )
-            if path == "/healthz":
-                return reply(200, {"status": "ok", "version": "standin", "uptime_s": 0})
-            if origin is not None and origin not in self.allowed_origins:
-                return reply(403, {"error": "origin"})
-            if origin is None and not token_ok:
-                return reply(403, {"error": "token"})
-            if path == "/v1/streams":
-                return reply(
-                    200,
-                    {
-                        "streams": [
-                            {
-                                "stream": s.name,
-                                "state": "calm",
-                                "calm_probability": 0.9,
-                                "media_time_s": s.media_time_s,
-                                "title": s.title,
-                                "url": s.url,
-                                "source": "extension",
-                            }
-                            for s in self.streams.values()
-                        ]
-                    },
-                )
-            if path in ("/v1/audio", "/v1/events"):
-                return None
-            return reply(404, {"error": "not found"})
 
-        async def handler(ws: Any) -> None:
-            path = ws.request.path.split("?")[0]
-            if path == "/v1/events":
-                await self._events(ws)
-            else:
-                await self._audio(ws)
+def chromium_cpu_s(browser_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of Chromium and each child, by role, from /proc.
 
-        async with serve(
-            handler, "127.0.0.1", self.port, process_request=process_request
-        ) as server:
-            self.port = next(iter(server.sockets)).getsockname()[1]
-            self._started.set()
-            ticker = asyncio.create_task(self._tick())
-            await self._stop.wait()
-            ticker.cancel()
-
-    async def _audio(self, ws: Any) -> None:
-        hello = json.loads(await ws.recv())
-        width = 2 if hello["sample_format"] == "s16le" else 4
-        s = _Stream(
-            hello["stream"],
-            hello["sample_rate_hz"],
-            hello["sample_rate_hz"] * hello["channels"] * width,
-            title=hello.get("title") or "",
-            url=hello.get("url") or "",
-        )
-        self.streams[s.name] = s
-        await ws.send(json.dumps({"type": "ready", "v": 1, "stream": s.name}))
-        await self._broadcast(
-            {"type": "stream_start", "v": 1, "stream": s.name, "title": s.title, "url": s.url}
-        )
+    Roles: ``browser``, ``extension`` (the renderer with ``--extension-process``: service
+    worker, offscreen document, popup), ``renderer`` (pages), ``audio`` (the audio
+    service), ``gpu``, ``utility``. Processes of one role are summed.
+    """
+    tick_s = 1.0 / os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid in [browser_pid, *_descendants(browser_pid)]:
         try:
-            async for msg in ws:
-                if isinstance(msg, bytes):
-                    s.bytes_in += len(msg)
-                elif json.loads(msg).get("type") == "bye":
-                    break
-        finally:
-            self.streams.pop(s.name, None)
-            await self._broadcast(
-                {"type": "stream_end", "v": 1, "stream": s.name, "last_seq": s.seq}
-            )
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat.rsplit(")", 1)[1].split()
+        cpu_s = (int(fields[11]) + int(fields[12])) * tick_s  # utime, stime
+        role = _role(cmd, pid == browser_pid)
+        out[role] = out.get(role, 0.0) + cpu_s
+    return out
 
-    async def _events(self, ws: Any) -> None:
-        await ws.send(
-            json.dumps(
-                {
-                    "type": "welcome",
-                    "v": 1,
-                    "server": "streamchill/standin",
-                    "streams": list(self.streams),
-                }
-            )
-        )
-        self._subs.add(ws)
-        try:
-            async for _ in ws:
-                pass
-        finally:
-            self._subs.discard(ws)
 
-    async def _broadcast(self, msg: dict[str, Any]) -> None:
-        data = json.dumps(msg)
-        for ws in list(self._subs):
-            with contextlib.suppress(Exception):
-                await ws.send(data)
+def _role(cmd: str, is_browser: bool) -> str:
+    if is_browser:
+        return "browser"
+    if "--type=renderer" in cmd:
+        return "extension" if "--extension-process" in cmd else "renderer"
+    if "audio.mojom.AudioService" in cmd:
+        return "audio"
+    if "--type=gpu-process" in cmd:
+        return "gpu"
+    return "utility"
 
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            for s in list(self.streams.values()):
-                t = s.media_time_s
-                warming = t < 3.0
-                await self._broadcast(
-                    {
-                        "type": "mood",
-                        "v": 1,
-                        "stream": s.name,
-                        "seq": s.seq,
-                        "media_time_s": t,
-                        "window_start_s": max(0.0, t - 30),
-                        "window_end_s": t,
-                        "state": "warming_up" if warming else "calm",
-                        "changed": s.seq == 0,
-                        "warming_up": warming,
-                        "calm_probability": 0.88,
-                        "speech_probability": 0.02,
-                        "features": {
-                            "danceability": 0.9,
-                            "bpm": 72.0,
-                            "avg_db_deviation": 3.1,
-                            "loudness_db": -22.0,
-                        },
-                        "top_tags": [["ambient", 0.6]],
-                        "reason": None,
-                        "model_version": "standin",
-                    }
-                )
-                s.seq += 1
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def chromium_pid(user_data_dir: Path) -> int:
+    """The browser process (not a child) that runs with this profile directory."""
+    flag = f"--user-data-dir={user_data_dir}".encode()
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if flag in argv and not any(a.startswith(b"--type=") for a in argv):
+                return int(entry.name)
+    raise LookupError(f"no Chromium browser process with {flag.decode()}")
