@@ -129,10 +129,12 @@ chrome.runtime.onConnect.addListener((port) => {
   port.onMessage.addListener(async (msg) => {
     if (msg.type === "hello") {
       // Did the probe arrive as a typed array? Then the content script may send binary.
-      port.postMessage({ type: "format", binary: msg.data.probe instanceof Uint8Array });
+      const binary = msg.data.probe instanceof Uint8Array;
+      port.postMessage({ type: "format", binary });
       await configured;
       entry = openStream(stream, {
-        kind: "element", tabId, title: msg.data.title, url: msg.data.url, capture: msg.data.capture,
+        kind: "element", tabId, title: msg.data.title, url: msg.data.url,
+        capture: { ...msg.data.capture, port: binary ? "typed-array" : "base64" },
       });
     } else if (msg.type === "pcm" && entry) {
       const bytes = pcmBytesFromPort(msg.data);

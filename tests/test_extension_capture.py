@@ -11,6 +11,9 @@ One browser session walks what a user does, and after every step listens to the 
    through the DevTools protocol): audible while tapped, after Stop, on a second tap of the
    same element, and after the daemon goes away.
 
+A second, short session breaks the worklet in a copy of the extension: a tab capture that
+cannot be processed is undone at once (the tab unmuted and audible) and the popup says why.
+
 The CPU the browser spends per captured tab is measured from /proc and printed (the figure
 lives in docs/extension.md; speed targets are not asserted in tests).
 """
@@ -18,6 +21,7 @@ lives in docs/extension.md; speed targets are not asserted in tests).
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ import pytest
 
 from tests.support.browser import (
     CHROMIUM,
+    EXTENSION_DIR,
     EXTENSION_ID,
     REPO,
     Daemon,
@@ -144,6 +149,32 @@ def test_capture_paths_keep_the_page_audible(tmp_path: Path, pulse: PulseServer)
                 ctx.close()
 
 
+def test_failed_tab_capture_is_undone_and_explained(tmp_path: Path, pulse: PulseServer) -> None:  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    ext = tmp_path / "extension"  # same manifest key, so the same id and allowlisting
+    shutil.copytree(EXTENSION_DIR, ext)
+    (ext / "worklet" / "pcm-worklet.js").write_text('throw new Error("broken by the test");\n')
+    calm = sorted((REPO / "models" / "examples").glob("calm-*.ogg"))[0]
+    site = media_page(tmp_path / "site", calm)
+    with serve_directory(site) as http_port, SinkRecorder(pulse) as rec, sync_playwright() as pw:
+        ctx = launch_with_extension(pw, tmp_path / "profile", ext=ext, env=pulse.env)
+        try:
+            page = ctx.new_page()
+            page.goto(f"http://127.0.0.1:{http_port}/")
+            page.wait_for_function("() => !document.getElementById('player').paused")
+            popup, _ = _popup_for(ctx)
+            popup.click("#start")
+            popup.wait_for_selector("#error:not(.hidden)", timeout=20_000)
+            captured = popup.evaluate("chrome.tabCapture.getCapturedTabs()")
+            assert not [c for c in captured if c["status"] == "active"], captured
+            _assert_audible(rec, "after a tab capture failed")
+            error = popup.inner_text("#error")
+            assert "could not be processed, so it was stopped" in error, error
+        finally:
+            ctx.close()
+
+
 def _walk(ctx: Any, daemon: Daemon, events: EventsSubscriber, rec: SinkRecorder,
           http_port: int, profile: Path) -> None:  # fmt: skip
     sw = ctx.service_workers[0] if ctx.service_workers else ctx.wait_for_event("serviceworker")
@@ -153,10 +184,8 @@ def _walk(ctx: Any, daemon: Daemon, events: EventsSubscriber, rec: SinkRecorder,
     page.goto(f"http://127.0.0.1:{http_port}/")
     page.wait_for_function("() => !document.getElementById('player').paused", timeout=15_000)
     _force_media_element_source(ctx, page)
+    _assert_audible(rec, "before any capture")
     browser_pid = chromium_pid(profile)
-    idle0, idle_t0 = chromium_cpu_s(browser_pid), time.monotonic()
-    _assert_audible(rec, "before any capture", seconds=3.0)
-    idle1, idle_t1 = chromium_cpu_s(browser_pid), time.monotonic()
 
     # --- 1. tab capture, from the popup's Start button ---
     popup, tab_id = _popup_for(ctx)
@@ -179,7 +208,6 @@ def _walk(ctx: Any, daemon: Daemon, events: EventsSubscriber, rec: SinkRecorder,
     )
     cap1, cap_t1 = chromium_cpu_s(browser_pid), time.monotonic()
     assert calm["seq"] > first["seq"]
-    _report_cpu(idle0, idle1, idle_t1 - idle_t0, cap0, cap1, cap_t1 - cap_t0)
 
     popup, _ = _popup_for(ctx, tab_id)
     popup.wait_for_function("() => document.getElementById('state').dataset.state === 'calm'")
@@ -192,7 +220,13 @@ def _walk(ctx: Any, daemon: Daemon, events: EventsSubscriber, rec: SinkRecorder,
     events.wait(lambda m: m["type"] == "stream_end" and m["stream"] == stream, 15, "stream_end")
     assert not [s for s in daemon.get("/v1/streams")["streams"] if s["stream"] == stream]
     popup.wait_for_function("() => document.getElementById('state').dataset.state === 'none'")
-    _assert_audible(rec, "after Stop of a tab capture")
+    popup.close()
+    # The same page playing, not captured (the engine still open): the baseline for the CPU.
+    idle0, idle_t0 = chromium_cpu_s(browser_pid), time.monotonic()
+    _assert_audible(rec, "after Stop of a tab capture", seconds=3.0)
+    idle1, idle_t1 = chromium_cpu_s(browser_pid), time.monotonic()
+    _report_cpu(idle0, idle1, idle_t1 - idle_t0, cap0, cap1, cap_t1 - cap_t0)
+    popup, _ = _popup_for(ctx, tab_id)
 
     # --- 2. the content script's element tap (createMediaElementSource) ---
     _settings(popup, daemon.port, ["youtube.com", "127.0.0.1"])

@@ -1,14 +1,12 @@
 """End to end in real headless Chromium: the unpacked extension, the real daemon, a local
 page that loops the shipped calm example in an <audio> element.
 
-Capture goes through the content script (the page's own <audio>, on an allowed site):
-``chrome.tabCapture`` needs a user's click on the toolbar button, which a headless browser
-cannot give, so the tab-capture path is not exercised here.
+Capture here goes through the content script (the page's own <audio>, on an allowed site);
+the tab-capture path and audibility are tests/test_extension_capture.py.
 
 Run: ``.venv/bin/python -m pytest -m browser tests/test_extension_e2e.py``.
 Set ``STREAMCHILL_UPDATE_SCREENSHOTS=1`` to rewrite ``docs/screenshot-popup.png`` and
-``docs/screenshot-breathe.png``;
-set ``STREAMCHILL_E2E_STANDIN=1`` to run against the stand-in daemon in tests/support.
+``docs/screenshot-breathe.png``.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from tests.support.browser import (
     EXTENSION_ID,
     REPO,
     Daemon,
-    StandInDaemon,
     launch_with_extension,
     media_page,
     real_daemon_available,
@@ -44,7 +41,6 @@ pytestmark = [
     pytest.mark.timeout(420),
 ]
 
-STANDIN = os.environ.get("STREAMCHILL_E2E_STANDIN") == "1"
 EXT_URL = f"chrome-extension://{EXTENSION_ID}"
 #: Reminder threshold for the test, in minutes (12 s of calm).
 REMINDER_MINUTES = 0.2
@@ -62,13 +58,9 @@ def calm_example() -> Path:
     return example("calm")
 
 
-def run_daemon(tmp: Path, port: int = 0, token: str | None = None) -> Any:
-    """Context manager for a daemon on ``port`` (0: any); the stand-in when asked for."""
-    if STANDIN:
-        standin = StandInDaemon(port=port)
-        if token:
-            standin.token = token
-        return standin
+def run_daemon(tmp: Path, port: int = 0) -> Any:
+    """Context manager for the real daemon on ``port`` (0: any); the same ``tmp`` again
+    gives the same config dir, hence the same token."""
     if not real_daemon_available():
         pytest.fail(
             "`streamchill daemon` is not available: run ./scripts/check, or pip install -e ."
@@ -155,10 +147,13 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path, speech: Path) ->
         what="the extension's stream in /v1/streams",
     )
     t1 = time.monotonic()
-    time.sleep(5.0)
-    later = our_stream(daemon)
+    later = wait_for(
+        lambda: (s := our_stream(daemon)) and s["media_time_s"] >= first["media_time_s"] + 5 and s,
+        timeout_s=15,
+        what="5 s more media time",
+    )
     elapsed = time.monotonic() - t1
-    assert later is not None and later["stream"] == first["stream"]
+    assert later["stream"] == first["stream"]
     grown = later["media_time_s"] - first["media_time_s"]
     # Real time in, real time out: 16 kHz samples really are 16 kHz (the extension's own
     # downsampling); a wrong rate would make media time run 2.75-3x too fast or too slow.
@@ -172,6 +167,8 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path, speech: Path) ->
     assert entry["capture"]["converter"] == "worklet", entry["capture"]
     assert entry["capture"]["tap"] == "captureStream", entry["capture"]
     assert entry["capture"]["input_rate_hz"] > 16_000, entry["capture"]
+    # PCM crossed the runtime port as typed arrays (structured-clone messaging), not base64.
+    assert entry["capture"]["port"] == "typed-array", entry["capture"]
 
     # The popup (opened as a tab) shows calm; the toolbar badge says so too.
     popup = ctx.new_page()
@@ -202,16 +199,11 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path, speech: Path) ->
     # The exercise page runs: the cue changes from inhale to exhale, the finish counts.
     breathe = ctx.new_page()
     breathe.goto(f"{EXT_URL}/breathe.html?pattern=sigh&length_s=9&autostart=1")
-    seen: list[str] = []
-    deadline = time.monotonic() + 6
-    while time.monotonic() < deadline:
-        phase = breathe.get_attribute("#cue", "data-phase")
-        if phase and (not seen or seen[-1] != phase):
-            seen.append(phase)
-            if phase == "exhale":
-                breathe.screenshot(path=str(shots / "screenshot-breathe.png"))
-        breathe.wait_for_timeout(200)
-    assert seen[:2] == ["inhale", "exhale"], seen
+    phase = "() => document.getElementById('cue').dataset.phase"
+    breathe.wait_for_function(f"() => ({phase})()", timeout=5_000)
+    assert breathe.evaluate(phase) == "inhale"  # a session starts breathing in
+    breathe.wait_for_function(f"() => ({phase})() === 'exhale'", timeout=10_000)
+    breathe.screenshot(path=str(shots / "screenshot-breathe.png"))
     breathe.wait_for_selector("#finish:not(.hidden)", timeout=15_000)
     stats = storage_get(breathe, "local", "stats")
     assert stats["sessions"] == 1 and stats["streakDays"] == 1
@@ -223,18 +215,16 @@ def _run(ctx: Any, daemon: Daemon, http_port: int, shots: Path, speech: Path) ->
     popup.locator("main").screenshot(path=str(shots / "screenshot-popup.png"))
 
     # Someone starts talking: the popup and badge say speech, and the calm streak is gone.
-    # (The stand-in daemon cannot tell speech from music; only the real one is asked.)
-    if not STANDIN:
-        page.evaluate(
-            "name => { const a = document.getElementById('player'); a.src = name; a.play(); }",
-            speech.name,
-        )
-        popup.wait_for_function(
-            "() => document.getElementById('state').dataset.state === 'speech'", timeout=60_000
-        )
-        assert popup.inner_text("#state") == "Speech"
-        assert popup.evaluate("chrome.action.getBadgeText({})") == "talk"
-        assert storage_get(popup, "local", "reminderState")["calmSinceMs"] is None
+    page.evaluate(
+        "name => { const a = document.getElementById('player'); a.src = name; a.play(); }",
+        speech.name,
+    )
+    popup.wait_for_function(
+        "() => document.getElementById('state').dataset.state === 'speech'", timeout=60_000
+    )
+    assert popup.inner_text("#state") == "Speech"
+    assert popup.evaluate("chrome.action.getBadgeText({})") == "talk"
+    assert storage_get(popup, "local", "reminderState")["calmSinceMs"] is None
 
     # Stop from the popup: the stream ends at the daemon (bye), the badge clears.
     popup.click("#stop")
@@ -253,7 +243,7 @@ def test_extension_reconnects_after_daemon_restart(tmp_path: Path) -> None:
         ctx = launch_with_extension(pw, tmp_path / "profile")
         try:
             with run_daemon(tmp_path / "daemon") as first:
-                port, token = first.port, first.token
+                port = first.port
                 configure(ctx, port, calm_minutes=60)
                 page = ctx.new_page()
                 page.goto(f"http://127.0.0.1:{http_port}/")
@@ -263,7 +253,7 @@ def test_extension_reconnects_after_daemon_restart(tmp_path: Path) -> None:
             popup.wait_for_selector("#no-daemon:not(.hidden)", timeout=20_000)
             assert f"127.0.0.1:{port}" in popup.inner_text("#no-daemon")
             assert f"streamchill daemon --port {port}" in popup.inner_text("#nd-command")
-            with run_daemon(tmp_path / "daemon", port=port, token=token) as second:
+            with run_daemon(tmp_path / "daemon", port=port) as second:
                 # backoff is capped at 10 s; the daemon itself needs a moment to start
                 wait_for(
                     lambda: our_stream(second), timeout_s=40, what="the stream (restarted daemon)"

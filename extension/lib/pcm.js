@@ -18,6 +18,13 @@
   const ZERO_CROSSINGS = 8;
   /** Kernel table resolution, entries per input sample of offset. */
   const TABLE_STEPS = 256;
+  /** Largest polyphase table (phases x taps, floats): 44.1 kHz needs 160 x 46. */
+  const MAX_POLYPHASE_FLOATS = 1 << 16;
+
+  function gcd(a, b) {
+    while (b) [a, b] = [b, a % b];
+    return a;
+  }
   /** Cut-off as a fraction of the output Nyquist (leaves room for the transition band). */
   const CUTOFF_FRACTION = 0.9;
 
@@ -70,6 +77,41 @@
       this.len = this.half;
       /** Absolute input position of the next output sample. */
       this.pos = 0;
+      this._setUpPolyphase();
+    }
+
+    /**
+     * Integer rates repeat the same fractional offsets every `q` outputs (44.1 -> 16 kHz:
+     * 441 inputs per 160 outputs). Then the normalized weights of each phase are computed
+     * once, and every output is one dot product: about a quarter of the cost of evaluating
+     * the kernel per tap (the worklet runs this on the audio thread, 16 000 times a second).
+     * The position is then kept as integer + phase/q, exact for any stream length.
+     */
+    _setUpPolyphase() {
+      this.poly = null;
+      const { inRateHz, outRateHz } = this;
+      if (!Number.isInteger(inRateHz) || !Number.isInteger(outRateHz)) return;
+      const g = gcd(inRateHz, outRateHz);
+      const q = outRateHz / g;
+      const taps = 2 * this.half;
+      if (q * taps > MAX_POLYPHASE_FLOATS) return;
+      const poly = new Float32Array(q * taps);
+      for (let j = 0; j < q; j++) {
+        const frac = j / q;
+        let wsum = 0;
+        for (let k = 0; k < taps; k++) wsum += this._kernel(k - this.half + 1 - frac);
+        for (let k = 0; k < taps; k++) {
+          poly[j * taps + k] = wsum !== 0 ? this._kernel(k - this.half + 1 - frac) / wsum : 0;
+        }
+      }
+      this.poly = poly;
+      this.taps = taps;
+      this.q = q;
+      /** Input samples per output, in units of 1/q. */
+      this.stepNum = inRateHz / g;
+      /** Integer part and phase (numerator over q) of `pos`. */
+      this.ipos = 0;
+      this.phase = 0;
     }
 
     _kernel(d) {
@@ -95,7 +137,24 @@
       const maxOut = Math.max(0, Math.ceil((end - this.half - this.pos) / this.step) + 1);
       const out = new Float32Array(maxOut);
       let n = 0;
-      while (this.pos + this.half < end && n < maxOut) {
+      if (this.poly) {
+        const { poly, taps, q, stepNum, buf } = this;
+        let { ipos, phase } = this;
+        while (ipos + this.half < end && n < maxOut) {
+          const off = phase * taps;
+          const b0 = ipos - this.half + 1 - this.base;
+          let acc = 0;
+          for (let k = 0; k < taps; k++) acc += poly[off + k] * buf[b0 + k];
+          out[n++] = acc;
+          phase += stepNum;
+          ipos += Math.floor(phase / q);
+          phase %= q;
+        }
+        this.ipos = ipos;
+        this.phase = phase;
+        this.pos = ipos + phase / q;
+      }
+      while (!this.poly && this.pos + this.half < end && n < maxOut) {
         const centre = Math.floor(this.pos);
         const frac = this.pos - centre;
         let acc = 0;

@@ -5,7 +5,7 @@ import "../../extension/lib/pcm.js";
 import { backoffDelayMs, daemonUrl, BACKOFF_MAX_MS } from "../../extension/lib/daemon.js";
 import { siteAllowed, normalizeSite, checkDaemonAddress, mergeSettings } from "../../extension/lib/settings.js";
 
-const { Resampler, PcmPipeline, floatToS16, bytesToBase64, base64ToBytes } = globalThis.StreamChillPCM;
+const { Resampler, PcmPipeline, floatToS16, bytesToBase64, base64ToBytes, pcmBytesFromPort } = globalThis.StreamChillPCM;
 
 function sine(freqHz, rateHz, seconds, amp = 0.5) {
   const n = Math.round(rateHz * seconds);
@@ -74,6 +74,38 @@ test("s16 conversion clips and base64 round-trips", () => {
   assert.deepEqual([...floatToS16(new Float32Array([0, 1, -1, 2, -2, 0.5]))], [0, 32767, -32768, 32767, -32768, 16384]);
   const bytes = new Uint8Array([0, 1, 2, 250, 255, 128]);
   assert.deepEqual([...base64ToBytes(bytesToBase64(bytes))], [...bytes]);
+});
+
+test("the polyphase path gives the per-tap kernel's output, for 44.1 and 48 kHz", () => {
+  for (const rate of [44100, 48000]) {
+    const fast = new Resampler(rate);
+    assert.ok(fast.poly, `polyphase table for ${rate} Hz`);
+    const slow = new Resampler(rate);
+    slow.poly = null; // the general path, as for a non-integer rate
+    const x = sine(1000, rate, 0.5);
+    const a = [];
+    const b = [];
+    for (let i = 0; i < x.length; i += 128) {
+      a.push(...fast.process(x.subarray(i, i + 128)));
+      b.push(...slow.process(x.subarray(i, i + 128)));
+    }
+    assert.equal(a.length, b.length);
+    assert.ok(Math.abs(a.length - 8000) <= 24, `${a.length} samples`);
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-4, `${rate} Hz, sample ${i}: ${a[i]} vs ${b[i]}`);
+  }
+});
+
+test("PCM from a runtime port: typed array, ArrayBuffer or base64, never a flattened object", () => {
+  const pcm = new Int16Array([1, -2, 300]);
+  const bytes = [...new Uint8Array(pcm.buffer)];
+  assert.deepEqual([...pcmBytesFromPort(pcm)], bytes);
+  assert.deepEqual([...pcmBytesFromPort(pcm.buffer)], bytes);
+  assert.deepEqual([...pcmBytesFromPort(bytesToBase64(new Uint8Array(pcm.buffer)))], bytes);
+  // A view into a larger buffer gives only its own bytes.
+  assert.deepEqual([...pcmBytesFromPort(new Int16Array([9, 1, -2, 300, 9]).subarray(1, 4))], bytes);
+  // What JSON messaging makes of a typed array: refused, not sent as garbage.
+  assert.equal(pcmBytesFromPort(JSON.parse(JSON.stringify(pcm))), null);
+  assert.equal(pcmBytesFromPort(undefined), null);
 });
 
 test("backoff doubles, is capped and jittered", () => {
