@@ -43,8 +43,10 @@ from tests.support.browser import (
     start_real_daemon,
     wait_for,
 )
-from tests.support.pulse import PulseServer, pulse  # noqa: F401  (fixture)
+from tests.support.pulse import PulseServer, pulse
 from tests.support.sink_recorder import AUDIBLE_RMS, SinkRecorder
+
+__all__ = ["pulse"]
 
 pytestmark = [
     pytest.mark.browser,
@@ -122,7 +124,7 @@ def _state_shown(popup: Any) -> str:
     return str(popup.get_attribute("#state", "data-state"))
 
 
-def test_capture_paths_keep_the_page_audible(tmp_path: Path, pulse: PulseServer) -> None:  # noqa: F811
+def test_capture_paths_keep_the_page_audible(tmp_path: Path, pulse: PulseServer) -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
@@ -149,7 +151,7 @@ def test_capture_paths_keep_the_page_audible(tmp_path: Path, pulse: PulseServer)
                 ctx.close()
 
 
-def test_failed_tab_capture_is_undone_and_explained(tmp_path: Path, pulse: PulseServer) -> None:  # noqa: F811
+def test_failed_tab_capture_is_undone_and_explained(tmp_path: Path, pulse: PulseServer) -> None:
     from playwright.sync_api import sync_playwright
 
     ext = tmp_path / "extension"  # same manifest key, so the same id and allowlisting
