@@ -108,8 +108,8 @@ def _force_media_element_source(ctx: Any, page: Any) -> None:
 
 
 def _assert_audible(rec: SinkRecorder, when: str, seconds: float = LISTEN_S) -> None:
-    rms = rec.rms_next(seconds)
-    assert rms > AUDIBLE_RMS, f"the page went silent {when} (RMS {rms:.4f})"
+    rms = rec.quietest_block_rms(seconds)
+    assert rms > AUDIBLE_RMS, f"the page went silent {when} (quietest block RMS {rms:.4f})"
 
 
 def _settings(page: Any, port: int, sites: list[str]) -> None:

@@ -21,9 +21,12 @@ from tests.support.pulse import SINK, PulseServer
 RATE_HZ = 16_000
 #: One read from parec, in bytes (50 ms).
 CHUNK_BYTES = RATE_HZ * 2 // 20
-#: RMS (full scale 1.0) above which a window counts as audible: -46 dBFS. The quietest
-#: half second of the shipped calm example is 0.024; digital silence is 0.
-AUDIBLE_RMS = 0.005
+#: RMS (full scale 1.0) above which a block counts as audible: -54 dBFS. The quietest
+#: quarter second of the shipped calm example is 0.010; a cut path gives exactly 0.
+AUDIBLE_RMS = 0.002
+#: Length of the blocks a window is judged in, in s: every block must be audible, so a
+#: little audio from before a cut (read late, under load) cannot carry a silent window.
+BLOCK_S = 0.25
 
 
 class SinkRecorder:
@@ -47,27 +50,28 @@ class SinkRecorder:
             with self._lock:
                 self._chunks.append((time.monotonic(), samples))
 
-    def rms(self, since: float, seconds: float, timeout_s: float = 10.0) -> float:
-        """RMS of what played from ``since`` (monotonic) for ``seconds``; waits for it."""
+    def block_rms(self, since: float, seconds: float, timeout_s: float = 10.0) -> list[float]:
+        """RMS of each BLOCK_S block of what played from ``since`` (monotonic) for
+        ``seconds`` (by the time parec delivered it); waits until it has been delivered."""
         end = since + seconds
         deadline = time.monotonic() + seconds + timeout_s
         while True:
             with self._lock:
                 done = bool(self._chunks) and self._chunks[-1][0] >= end
-                window = [c for t, c in self._chunks if since < t <= end]
+                window = [(t, c) for t, c in self._chunks if since < t <= end]
             if done:
                 break
             if time.monotonic() > deadline or self._proc.poll() is not None:
                 raise TimeoutError(f"parec delivered no audio up to {seconds} s after the mark")
             time.sleep(0.05)
-        n = sum(len(c) for c in window)
-        if n == 0:
-            return 0.0
-        return math.sqrt(sum(x * x for c in window for x in c) / n) / 32768.0
+        blocks: list[list[int]] = [[] for _ in range(max(1, round(seconds / BLOCK_S)))]
+        for t, chunk in window:
+            blocks[min(len(blocks) - 1, int((t - since) / BLOCK_S))].extend(chunk)
+        return [math.sqrt(sum(x * x for x in b) / len(b)) / 32768.0 if b else 0.0 for b in blocks]
 
-    def rms_next(self, seconds: float = 1.0) -> float:
-        """RMS of the next ``seconds`` of playback (from now), for an assertion message."""
-        return self.rms(time.monotonic(), seconds)
+    def quietest_block_rms(self, seconds: float = 1.0) -> float:
+        """The lowest block RMS of the next ``seconds`` of playback (from now)."""
+        return min(self.block_rms(time.monotonic(), seconds))
 
     def close(self) -> None:
         if self._proc.poll() is None:
