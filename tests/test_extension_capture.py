@@ -9,7 +9,7 @@ One browser session walks what a user does, and after every step listens to the 
 2. the content script's ``createMediaElementSource`` tap (the path for browsers without
    ``captureStream``; here ``captureStream`` is deleted in the content script's own world,
    through the DevTools protocol): audible while tapped, after Stop, on a second tap of the
-   same element, and after the daemon goes away.
+   same element, and after the daemon goes away (then a tab capture as well).
 
 A second, short session breaks the worklet in a copy of the extension: a tab capture that
 cannot be processed is undone at once (the tab unmuted and audible) and the popup says why.
@@ -255,7 +255,13 @@ def _walk(ctx: Any, daemon: Daemon, events: EventsSubscriber, rec: SinkRecorder,
     wait_for(lambda: _mood_after_tap(events, tapped), 30, what="a mood event of the second tap")
     daemon.stop_early()
     popup.wait_for_selector("#no-daemon:not(.hidden)", timeout=30_000)
-    _assert_audible(rec, "after the daemon went away")
+    _assert_audible(rec, "after the daemon went away (element tap)")
+    # ... and a tab capture started while it is away still plays the tab back.
+    _settings(popup, daemon.port, ["youtube.com"])  # the element tap stops
+    wait_for(lambda: not _content_status(popup, tab_id)["tapping"], 10, what="the tap to stop")
+    popup.click("#start")
+    wait_for(lambda: _live_stream(popup, f"tabcap-{tab_id}"), 20, what="a tab capture")
+    _assert_audible(rec, "while tab-captured with the daemon gone")
 
 
 def _count(events: EventsSubscriber, kind: str, stream: str) -> int:
