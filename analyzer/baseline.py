@@ -1,7 +1,10 @@
-"""The zero-shot baseline: a fixed mapping of musicnn's MSD tags to calm and aggressive.
+"""The prior: a fixed mapping of musicnn's MSD tags to calm and aggressive, never trained.
 
-Kept as the yardstick the trained head is measured against in the model card: it ranks
-extremes well but is uncalibrated and misses hard electronic music tagged ``electronic``.
+It is the backbone of the calm judgement (``analyzer.heads``: the prior's logit plus an
+optional bounded correction, then a calibration fitted on sources set aside from training)
+and the bar every trained head is measured against in the model card. Untrained, it ranks
+music from unseen sources better than heads trained on the devset did; alone it is
+uncalibrated (hence the calibration).
 """
 
 from __future__ import annotations
@@ -38,3 +41,16 @@ def tag_ratio_calm(tags: np.ndarray) -> np.ndarray:
     calm = tags[:, _CALM_IDX].sum(axis=1)
     aggr = tags[:, _AGGR_IDX].sum(axis=1)
     return calm / np.maximum(calm + aggr, 1e-9)
+
+
+_EPS = 0.01
+"""Tag mass (sum of sigmoid outputs) added to both sides, so that a patch with almost no
+calm-like and no aggressive-like tag lands near logit 0 (unsure) instead of at an extreme."""
+
+
+def tag_prior_logit(tags: np.ndarray) -> np.ndarray:
+    """Per-patch prior logit: log of calm tag mass over aggressive tag mass ([N, 50] -> [N])."""
+    tags = np.atleast_2d(np.asarray(tags, dtype=np.float64))
+    calm = tags[:, _CALM_IDX].sum(axis=1)
+    aggr = tags[:, _AGGR_IDX].sum(axis=1)
+    return np.log(calm + _EPS) - np.log(aggr + _EPS)

@@ -10,6 +10,12 @@ JSON shape::
     {"name": "calm", "version": "...", "inputs": "embedding+tags",
      "mean": [...], "scale": [...], "coef": [...], "intercept": 0.0,
      "platt_a": 1.0, "platt_b": 0.0}
+
+``inputs: "msd_prior+tags"`` is the calm judgement built on the fixed MSD tag mapping
+(``analyzer.baseline.tag_prior_logit``): patch logit = prior logit + a correction learned
+on the standardized tags, bounded to ``correction_bound`` logits by a tanh (0 bound: the
+prior alone). The prior transfers to music nobody trained on; the bound keeps whatever the
+devset taught from overruling it.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from streamchill.analyzer.baseline import tag_prior_logit
 from streamchill.analyzer.errors import ModelLoadError
 
-INPUT_KINDS = ("embedding", "tags", "embedding+tags")
+INPUT_KINDS = ("embedding", "tags", "embedding+tags", "msd_prior+tags")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,8 @@ class LogisticHead:
     intercept: float
     platt_a: float
     platt_b: float
+    correction_bound: float = 0.0
+    """For ``msd_prior+tags``: the most the learned correction may move a patch logit."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LogisticHead:
@@ -62,6 +71,7 @@ class LogisticHead:
             intercept=float(data["intercept"]),
             platt_a=float(data.get("platt_a", 1.0)),
             platt_b=float(data.get("platt_b", 0.0)),
+            correction_bound=float(data.get("correction_bound", 0.0)),
         )
 
     @classmethod
@@ -81,7 +91,7 @@ class LogisticHead:
     def _inputs(self, tags: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
         if self.inputs == "embedding":
             x = embeddings
-        elif self.inputs == "tags":
+        elif self.inputs in ("tags", "msd_prior+tags"):
             x = tags
         else:
             x = np.concatenate([embeddings, tags], axis=-1)
@@ -95,7 +105,12 @@ class LogisticHead:
     def patch_logits(self, tags: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
         """One uncalibrated logit per patch: [N, 50], [N, 200] -> [N]."""
         x = self._inputs(np.atleast_2d(tags), np.atleast_2d(embeddings)).astype(np.float64)
-        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        if self.inputs != "msd_prior+tags":
+            return z
+        bound = self.correction_bound
+        correction = bound * np.tanh(z / bound) if bound > 0 else np.zeros_like(z)
+        return tag_prior_logit(x) + correction
 
     def window_probability(self, logits: np.ndarray) -> float:
         """Calibrated probability for a window whose patches gave ``logits`` (0.5 if empty)."""
