@@ -238,13 +238,27 @@ def correction_logits(params: dict, tags: np.ndarray) -> np.ndarray:
     return tag_prior_logit(tags) + b * np.tanh(raw / b)
 
 
-def platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Platt scaling (a, b) so that sigmoid(a z + b) is calibrated on (z, y)."""
+def platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
+    """Platt scaling (a, b) so that sigmoid(a z + b) is calibrated on (z, y), optionally weighted."""
     from sklearn.linear_model import LogisticRegression
 
     m = LogisticRegression(C=1e4, max_iter=1000)
-    m.fit(z.reshape(-1, 1), y)
+    m.fit(z.reshape(-1, 1), y, sample_weight=w)
     return float(m.coef_[0, 0]), float(m.intercept_[0])
+
+
+def cell_weights(y: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """Per-clip weights giving every (source, class) cell the same total (mean weight 1)."""
+    cells = [f"{s}|{int(c)}" for s, c in zip(sources, y, strict=True)]
+    w = np.array([1.0 / cells.count(c) for c in cells])
+    return w * len(w) / w.sum()
+
+
+def ece_noise_floor(p: np.ndarray, runs: int = 1000, seed: int = 0) -> float:
+    """Mean ECE of labels drawn from ``p`` itself: what a perfectly calibrated judgement would
+    still measure on this many clips (10 bins). Below it, ECE cannot be told apart from 0."""
+    rng = np.random.default_rng(seed)
+    return float(np.mean([ece(p, (rng.random(len(p)) < p).astype(float)) for _ in range(runs)]))
 
 
 def within_source_auc(z: np.ndarray, y: np.ndarray, sources: np.ndarray) -> dict[str, float]:
@@ -313,22 +327,39 @@ def evaluate_variant(variant: Variant, dev: ClipSet, hold: ClipSet) -> dict:
     }
 
 
-def calibrate_on_holdout(z: np.ndarray, y: np.ndarray, sources: np.ndarray) -> dict:
-    """Platt fitted on the set-aside sources; ECE in-sample and leave-one-source-out."""
-    a, b = platt(z, y)
+def calibrate(
+    z: np.ndarray, y: np.ndarray, sources: np.ndarray, hold: np.ndarray, *, fit_on: str
+) -> dict:
+    """Platt calibration of out-of-source window logits, and how it holds per part.
+
+    ``z`` are window logits no fit has seen the source of (set-aside sources: the judgement
+    fitted on all development sources; development sources: leave-one-source-out fits).
+    ``fit_on`` is ``"set-aside"`` (the set-aside clips only, unweighted) or
+    ``"out-of-source"`` (every clip, source x class balanced). Reported: the fitted
+    figures on the set-aside part, the development part and both; ECE with the calibration
+    re-fitted without each source in turn; and the ECE noise floor of each part.
+    """
+    use = hold if fit_on == "set-aside" else np.ones(len(y), dtype=bool)
+    w = None if fit_on == "set-aside" else cell_weights(y[use], sources[use])
+    a, b = platt(z[use], y[use], w)
     p = sigmoid(a * z + b)
-    p_cv = np.zeros(len(y))
-    for s in sorted(set(sources.tolist())):
-        te = sources == s
-        if len(set(y[~te].tolist())) < 2:
-            p_cv[te] = p[te]
+    p_cv = p.copy()
+    for s in sorted(set(sources[use].tolist())):
+        tr = use & (sources != s)
+        if len(set(y[tr].tolist())) < 2:
             continue
-        aa, bb = platt(z[~te], y[~te])
-        p_cv[te] = sigmoid(aa * z[te] + bb)
+        wt = None if fit_on == "set-aside" else cell_weights(y[tr], sources[tr])
+        aa, bb = platt(z[tr], y[tr], wt)
+        p_cv[sources == s] = sigmoid(aa * z[sources == s] + bb)
+    parts = {"set_aside": hold, "development": ~hold, "all": np.ones(len(y), dtype=bool)}
     return {
+        "fit_on": fit_on,
         "platt_a": a,
         "platt_b": b,
-        "fitted": summary(z, p, y),
-        "leave_one_holdout_source_out": summary(z, p_cv, y),
+        "fitted": {k: summary(z[m], p[m], y[m]) for k, m in parts.items()},
+        "leave_one_source_out_calibration": {
+            k: summary(z[m], p_cv[m], y[m]) for k, m in parts.items()
+        },
+        "ece_noise_floor": {k: round(ece_noise_floor(p[m]), 4) for k, m in parts.items()},
         "per_source": per_source(z, p, y, sources),
     }
