@@ -24,7 +24,9 @@ Every speech recipe may carry ``aug=`` with one of: none, pitchN / pitch-N
 (pink noise at NN dB SNR), reverb, or several joined by ``,``.
 
 Rows whose ``recipe`` contains ``example=PATH`` are also encoded, with
-``--examples``, as the shipped Ogg Vorbis examples (44.1 kHz, q3).
+``--examples``, as the shipped Ogg Vorbis examples (44.1 kHz, q3). Rows with
+``check=PATH`` are only that: short mono clips for the judgement regression test
+(``tests/data/judgement/``), encoded with ``--examples`` and never cut as devset clips.
 
 Usage: .venv/bin/python models/devset/build_devset.py [--only LABEL]
        [--jobs N] [--examples] [--keep]
@@ -537,11 +539,14 @@ def build_mixes(rows: list[dict], by_id: dict[str, dict], jobs: int) -> None:
 
 
 def build_examples(rows: list[dict]) -> None:
-    """Encode the rows marked ``example=PATH`` as 44.1 kHz Ogg Vorbis q3."""
+    """Encode the rows marked ``example=PATH`` (44.1 kHz stereo Ogg Vorbis q3) and
+    ``check=PATH`` (44.1 kHz mono, q2: small test fixtures)."""
     for r in rows:
-        target = recipe(r).get("example")
+        rec = recipe(r)
+        target = rec.get("example") or rec.get("check")
         if not target:
             continue
+        layout = ["-ac", "1", "-c:a", "libvorbis", "-q:a", "2"] if "check" in rec else None
         dst = ROOT / target
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_suffix(".tmp.ogg")
@@ -553,8 +558,9 @@ def build_examples(rows: list[dict]) -> None:
             with tempfile.TemporaryDirectory(dir=CACHE) as td:
                 src = source_file(pkg, r["path_in_package"], Path(td))
                 cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{start}", "-t", f"{dur}"]
-                cmd += ["-i", str(src), *fade, "-ar", "44100", "-ac", "2"]
-                run([*cmd, "-c:a", "libvorbis", "-q:a", "3", "-map_metadata", "-1", str(tmp)])
+                cmd += ["-i", str(src), *fade, "-ar", "44100"]
+                enc = layout or ["-ac", "2", "-c:a", "libvorbis", "-q:a", "3"]
+                run([*cmd, *enc, "-map_metadata", "-1", str(tmp)])
         else:  # speech: from the 16 kHz clip already built
             cmd = [
                 "ffmpeg",
@@ -615,6 +621,8 @@ def main(argv: list[str] | None = None) -> int:
             if f not in listed:
                 f.unlink()
                 log(f"pruned {f.relative_to(ROOT)}")
+    checks = [r for r in rows if "check" in recipe(r)]
+    rows = [r for r in rows if "check" not in recipe(r)]
     sel = [r for r in rows if not args.only or r["label"] == args.only]
     music = [r for r in sel if r["label"] in MUSIC_LABELS]
     speech = [r for r in sel if r["label"] == "speech"]
@@ -638,6 +646,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # Music examples first: build_music then reuses and removes the extraction.
     build_examples([r for r in examples if r["label"] in MUSIC_LABELS])
+    if args.examples:
+        build_examples(checks)
     build_music(music, args.jobs, args.keep)
     if speech:
         ensure_tts()
@@ -645,6 +655,9 @@ def main(argv: list[str] | None = None) -> int:
     if mixes:
         build_mixes(mixes, by_id, args.jobs)
     build_examples([r for r in examples if r["label"] not in MUSIC_LABELS])
+    if args.examples and not args.keep:  # extractions the examples and checks left behind
+        for pkg in sorted({r["package"] for r in examples + checks if r["label"] in MUSIC_LABELS}):
+            cleanup(pkg)
 
     missing = [r["clip_id"] for r in sel if not out_path(r).exists()]
     log(f"done: {len(sel) - len(missing)}/{len(sel)} clips present under {CLIPS}")
