@@ -1,0 +1,66 @@
+"""The calm judgement's head kinds on arrays: the fixed tag prior and its bounded correction."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from analyzer.baseline import AGGRESSIVE_TAGS, CALM_TAGS, MSD_TAGS, tag_prior_logit
+from analyzer.heads import LogisticHead
+from models import model_path
+
+
+def prior_head(coef: np.ndarray, intercept: float, bound: float) -> LogisticHead:
+    return LogisticHead.from_dict(
+        {
+            "name": "calm",
+            "version": "t",
+            "inputs": "msd_prior+tags",
+            "mean": [0.0] * 50,
+            "scale": [1.0] * 50,
+            "coef": coef.tolist(),
+            "intercept": intercept,
+            "correction_bound": bound,
+        }
+    )
+
+
+def tags_with(calm: float, aggressive: float) -> np.ndarray:
+    t = np.zeros((1, 50))
+    t[0, MSD_TAGS.index(CALM_TAGS[0])] = calm
+    t[0, MSD_TAGS.index(AGGRESSIVE_TAGS[0])] = aggressive
+    return t
+
+
+def test_prior_logit_is_calm_over_aggressive_mass() -> None:
+    assert tag_prior_logit(tags_with(0.8, 0.1))[0] > 1.5
+    assert tag_prior_logit(tags_with(0.1, 0.8))[0] < -1.5
+    # Neither kind of tag: unsure, not an extreme.
+    assert tag_prior_logit(tags_with(0.0, 0.0))[0] == pytest.approx(0.0)
+
+
+def test_zero_bound_is_the_prior_alone() -> None:
+    rng = np.random.default_rng(1)
+    tags = rng.random((7, 50))
+    head = prior_head(rng.normal(size=50), 3.0, bound=0.0)
+    assert np.allclose(head.patch_logits(tags, np.zeros((7, 200))), tag_prior_logit(tags))
+
+
+def test_the_correction_never_moves_a_patch_more_than_its_bound() -> None:
+    rng = np.random.default_rng(2)
+    tags = rng.random((200, 50))
+    head = prior_head(rng.normal(size=50) * 50, 20.0, bound=2.0)
+    moved = head.patch_logits(tags, np.zeros((200, 200))) - tag_prior_logit(tags)
+    assert np.all(np.abs(moved) <= 2.0 + 1e-9)
+    assert np.abs(moved).max() > 1.9  # the bound is reached, not just respected
+
+
+def test_shipped_calm_head_is_prior_based_and_bounded() -> None:
+    data = json.loads(model_path("calm_head.json").read_text())
+    head = LogisticHead.from_dict(data)
+    assert head.inputs == "msd_prior+tags"
+    assert 0.0 <= head.correction_bound <= 3.0
+    # A window with no patches is unsure.
+    assert head.window_probability(np.array([])) == 0.5
