@@ -97,7 +97,9 @@ class ClipSet:
         n_cells = len(set(cells))
         clip_w = np.array([1.0 / cells.count(c) for c in cells]) * len(self.y) / n_cells
         counts = np.bincount(self.patch_clip, minlength=len(self.y))
-        return clip_w[self.patch_clip] / counts[self.patch_clip] * (len(self.patch_clip) / len(self.y))
+        return (
+            clip_w[self.patch_clip] / counts[self.patch_clip] * (len(self.patch_clip) / len(self.y))
+        )
 
 
 class Variant:
@@ -239,7 +241,7 @@ def correction_logits(params: dict, tags: np.ndarray) -> np.ndarray:
 
 
 def platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
-    """Platt scaling (a, b) so that sigmoid(a z + b) is calibrated on (z, y), optionally weighted."""
+    """Platt scaling (a, b): sigmoid(a z + b) calibrated on (z, y), optionally weighted."""
     from sklearn.linear_model import LogisticRegression
 
     m = LogisticRegression(C=1e4, max_iter=1000)
