@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from analyzer.baseline import AGGRESSIVE_TAGS, CALM_TAGS, MSD_TAGS, tag_prior_logit
-from analyzer.heads import LogisticHead
-from models import model_path
+from streamchill.analyzer.baseline import AGGRESSIVE_TAGS, CALM_TAGS, MSD_TAGS, tag_prior_logit
+from streamchill.analyzer.heads import LogisticHead
+from streamchill.analyzer.model_files import model_path
 
 
 def prior_head(coef: np.ndarray, intercept: float, bound: float) -> LogisticHead:

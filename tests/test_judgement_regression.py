@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.config import AnalyzerConfig
-from streamer.cli import main
+from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.streamer.commands.cli import main
 
 CLIPS = Path(__file__).parent / "data" / "judgement"
 CALM = sorted(CLIPS.glob("calm-*.ogg"))

@@ -5,18 +5,18 @@ Build-time only (needs scikit-learn: ``pip install -e '.[train]'``), never at ru
     python models/devset/build_devset.py          # cut the clips from Debian packages
     python models/tools/train_heads.py                  # features -> CV report -> heads
 
-Protocol, so the numbers mean something on music nobody tuned on:
-* every clip is cut into non-overlapping 3 s patches, which the shipped LiteRT backbone
-  turns into tags [50] and an embedding [200] (cached in data/devset/features.npz);
-* validation is 5-fold GroupKFold *by track* (clips of one track never straddle folds);
-  hyper-parameters are chosen on those folds, and calibration (Platt, at the window
-  level: mean patch logit of a clip, as the runtime does) is fitted on out-of-fold logits;
-* the calm head learns calm (1) vs aggressive (0); "neutral" clips enter with both labels
-  at half weight, which pulls them towards 0.5 — the honest "not sure" region;
-* the speech head learns speech and speech-over-music (1) vs all music (0);
-* the fixed tag-ratio mapping (analyzer/baseline.py) is scored on the same folds.
-The report (JSON + markdown table) is written to models/head_report.{json,md}; the
-model card quotes it.
+Every clip is cut into non-overlapping 3 s patches, which the shipped LiteRT backbone turns
+into tags [50] and an embedding [200] (cached in data/devset/features.npz).
+
+Calm judgement (``transfer_eval.py`` beside this script): every variant in ``VARIANTS`` goes
+through a protocol that measures transfer to sources it never saw — whole sources set aside
+before any fitting, selection by the mean AUC within development sources that hold both
+classes (leave-one-source-out fits), the untrained MSD tag prior as the bar — and the winner
+is calibrated on out-of-source logits. The report goes to models/head_report.json and the
+tables of models/MODEL_CARD.md (``model_card.py``).
+
+The speech head (logistic on embedding + tags, C by 5-fold GroupKFold by track, Platt on
+out-of-fold logits) is kept as shipped unless ``--retrain-speech``.
 """
 
 from __future__ import annotations
@@ -33,22 +33,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from calm_judgement import calm_judgement  # noqa: E402
+from model_card import write_card_tables  # noqa: E402  (beside this script)
+from transfer_eval import auc, ece, sigmoid  # noqa: E402
+
 from streamchill.analyzer.mel import mel_frames, patches  # noqa: E402
 from streamchill.analyzer.model import MusicnnTagger  # noqa: E402
-from models.model_card import write_card_tables  # noqa: E402
-from models.transfer_eval import (  # noqa: E402
-    HOLDOUT_SOURCES,
-    ClipSet,
-    Logistic,
-    Prior,
-    PriorCorrection,
-    Variant,
-    auc,
-    calibrate,
-    ece,
-    evaluate_variant,
-    sigmoid,
-)
 
 DATA = ROOT / "data" / "devset"
 MANIFEST = ROOT / "models" / "devset" / "manifest.csv"
@@ -274,255 +264,6 @@ def evaluate(
     if soft.any():
         out["soft_clips_mean_p"] = float(p[soft].mean())
         out["soft_clips_in_0.35_0.65"] = float(((p[soft] > 0.35) & (p[soft] < 0.65)).mean())
-    return out
-
-
-def clip_set(ds: Dataset, feats_tags: np.ndarray, feats_emb: np.ndarray) -> ClipSet:
-    """Calm/aggressive clips of the dataset as a ClipSet (neutral and speech left out)."""
-    clips = np.flatnonzero(np.isin(ds.labels, ["calm", "aggressive"]))
-    keep = np.isin(ds.patch_clip, clips)
-    remap = {int(c): i for i, c in enumerate(clips)}
-    return ClipSet(
-        clip_ids=[ds.clip_ids[c] for c in clips],
-        y=(ds.labels[clips] == "calm").astype(float),
-        sources=ds.packages[clips],
-        tracks=ds.tracks[clips],
-        patch_clip=np.array([remap[int(c)] for c in ds.patch_clip[keep]], dtype=np.int64),
-        tags=feats_tags[keep].astype(np.float64),
-        emb=feats_emb[keep].astype(np.float64),
-    )
-
-
-VARIANTS: list[Variant] = [
-    Prior(),
-    Logistic(
-        "v3-recipe",
-        "embedding+tags",
-        0.1,
-        weighted=False,
-        description="shipped v3 recipe: logistic on 200-d embedding + 50 tags, C=0.1, unweighted",
-    ),
-    Logistic(
-        "emb+tags-weighted-C0.01",
-        "embedding+tags",
-        0.01,
-        weighted=True,
-        description="embedding + tags, C=0.01, source x class weights",
-    ),
-    Logistic(
-        "tags-weighted-C0.01",
-        "tags",
-        0.01,
-        weighted=True,
-        description="50 tags only, C=0.01, source x class weights",
-    ),
-    Logistic(
-        "tags-weighted-C0.001",
-        "tags",
-        0.001,
-        weighted=True,
-        description="50 tags only, C=0.001, source x class weights",
-    ),
-    PriorCorrection(
-        "prior+corr-l2=0.1-b1",
-        l2=0.1,
-        bound=1.0,
-        description="prior + tanh-bounded (1 logit) tag correction, L2 0.1, weighted",
-    ),
-    PriorCorrection(
-        "prior+corr-l2=0.01-b1",
-        l2=0.01,
-        bound=1.0,
-        description="prior + tanh-bounded (1 logit) tag correction, L2 0.01, weighted",
-    ),
-    PriorCorrection(
-        "prior+corr-l2=0.01-b2",
-        l2=0.01,
-        bound=2.0,
-        description="prior + tanh-bounded (2 logits) tag correction, L2 0.01, weighted",
-    ),
-    PriorCorrection(
-        "prior+corr-l2=0.001-b2",
-        l2=0.001,
-        bound=2.0,
-        description="prior + tanh-bounded (2 logits) tag correction, L2 0.001, weighted",
-    ),
-    PriorCorrection(
-        "prior+within-corr-l2=0.01-b2",
-        l2=0.01,
-        bound=2.0,
-        source_offsets=True,
-        description=(
-            "prior + bounded (2 logits) tag correction learned within sources only "
-            "(a free offset per source during the fit), L2 0.01, weighted"
-        ),
-    ),
-    PriorCorrection(
-        "prior+within-corr-l2=0.003-b3",
-        l2=0.003,
-        bound=3.0,
-        source_offsets=True,
-        description=(
-            "prior + bounded (3 logits) tag correction learned within sources only, "
-            "L2 0.003, weighted"
-        ),
-    ),
-]
-
-SHIPPABLE = (Prior, PriorCorrection)
-"""What may ship: the prior, or the prior with a bounded tag correction. The embedding heads
-are measured for comparison only: on music from outside every allowed source they transferred
-worse than the untrained prior (../shared notes, issue 14), which no devset split can show."""
-
-
-SHIPPED_CALIBRATION = "out-of-source"
-"""Which Platt fit ships (both are reported): ``set-aside`` fits the 50 set-aside clips only;
-``out-of-source`` fits every out-of-source window logit (set-aside sources plus the
-development sources' leave-one-source-out logits), source x class balanced. The set-aside
-sources hold no orchestral battle music, and a calibration fitted on them alone moved the
-development sources' battle music to confident "calm" (see the model card)."""
-
-
-def beats_prior(rep: dict, prior: dict) -> bool:
-    """A trained variant ships only if it beats the prior on both transfer figures."""
-    return (
-        rep["selection_mean_within_source_auc"] > prior["selection_mean_within_source_auc"]
-        and rep["holdout"]["auc"] > prior["holdout"]["auc"]
-    )
-
-
-def calm_judgement(ds: Dataset, feats: dict[str, np.ndarray], version: str) -> tuple[dict, dict]:
-    """Every variant through the transfer protocol; the winner (or the prior), calibrated."""
-    cs = clip_set(ds, ds.tags, feats["emb_kept"])
-    is_hold = np.isin(cs.sources, HOLDOUT_SOURCES)
-    dev, hold = cs.subset(np.flatnonzero(~is_hold)), cs.subset(np.flatnonzero(is_hold))
-    print(f"calm: development {len(dev.y)} clips, set aside {len(hold.y)} clips")
-    reports = []
-    for v in VARIANTS:
-        rep = evaluate_variant(v, dev, hold)
-        reports.append(rep)
-        print(
-            f"  {v.name:28s} within-source {rep['selection_mean_within_source_auc']:.3f}"
-            f"  LOSO {rep['pooled_leave_one_source_out']['auc']:.3f}"
-            f"  set-aside AUC {rep['holdout']['auc']:.3f} acc {rep['holdout']['accuracy']:.3f}",
-            flush=True,
-        )
-    prior_rep = reports[0]
-    shippable = {v.name for v in VARIANTS if isinstance(v, SHIPPABLE)}
-    eligible = [r for r in reports[1:] if r["variant"] in shippable and beats_prior(r, prior_rep)]
-    ranked = sorted(eligible, key=lambda r: -r["selection_mean_within_source_auc"])
-    chosen = ranked[0] if ranked else prior_rep
-    variant = next(v for v in VARIANTS if v.name == chosen["variant"])
-    y_all = np.concatenate([dev.y, hold.y])
-    s_all = np.concatenate([dev.sources, hold.sources])
-    is_h = np.concatenate([np.zeros(len(dev.y), bool), np.ones(len(hold.y), bool)])
-
-    def oos(rep: dict) -> np.ndarray:
-        return np.concatenate([rep["_z_lopo"], rep["_z_hold"]])
-
-    calibrations = {
-        (name, fit_on): calibrate(oos(rep), y_all, s_all, is_h, fit_on=fit_on)
-        for name, rep in (("shipped", chosen), ("prior", prior_rep))
-        for fit_on in ("set-aside", "out-of-source")
-    }
-    cal = calibrations[("shipped", SHIPPED_CALIBRATION)]
-    prior_cal = calibrations[("prior", SHIPPED_CALIBRATION)]
-    head = head_json(variant, dev, cal, version)
-    # Neutral (menu/title) clips: where does the shipped judgement put them?
-    neutral = np.flatnonzero(ds.labels == "neutral")
-    z_neutral = np.array([head_logit(head, ds.tags[ds.patch_clip == c]) for c in neutral])
-    p_neutral = sigmoid(cal["platt_a"] * z_neutral + cal["platt_b"])
-    for r in reports:
-        r.pop("_z_hold")
-        r.pop("_z_lopo")
-    report = {
-        "holdout_sources": list(HOLDOUT_SOURCES),
-        "development_sources": sorted(set(dev.sources.tolist())),
-        "variants": reports,
-        "shipped": chosen["variant"],
-        "why": (
-            "beats the prior on mean within-source AUC and on the set-aside sources"
-            if ranked
-            else "no trained variant beat the fixed prior on both transfer figures"
-        ),
-        "shipped_calibration": cal,
-        "prior_calibration": prior_cal,
-        "calibrations_tried": [{"judgement": name, **c} for (name, _), c in calibrations.items()],
-        "neutral_clips": {
-            "clips": len(neutral),
-            "mean_p": round(float(p_neutral.mean()), 4) if len(neutral) else None,
-            "in_0.35_0.65": (
-                round(float(((p_neutral > 0.35) & (p_neutral < 0.65)).mean()), 4)
-                if len(neutral)
-                else None
-            ),
-        },
-        "counts": counts(cs),
-    }
-    return head, report
-
-
-def head_json(variant: Variant, dev: ClipSet, cal: dict, version: str) -> dict:
-    """The runtime head (``analyzer.heads``, inputs ``msd_prior+tags``) for the variant."""
-    n = 50
-    coef = np.zeros(n)
-    mean, scale, intercept, bound = np.zeros(n), np.ones(n), 0.0, 0.0
-    if isinstance(variant, PriorCorrection):
-        variant.fit(dev)
-        params = variant.last_params
-        mean, scale, coef = params["mean"], params["scale"], params["coef"]
-        intercept, bound = params["intercept"], params["bound"]
-    elif isinstance(variant, Logistic):
-        variant.fit(dev)
-        mean, scale, coef, intercept = variant.last_params
-        return {
-            "name": "calm",
-            "version": version,
-            "inputs": "tags" if variant.inputs == "tags" else "embedding+tags",
-            "mean": mean.tolist(),
-            "scale": scale.tolist(),
-            "coef": coef.tolist(),
-            "intercept": intercept,
-            "platt_a": cal["platt_a"],
-            "platt_b": cal["platt_b"],
-            "trained_on": f"{variant.name}; calibration on the set-aside sources",
-        }
-    return {
-        "name": "calm",
-        "version": version,
-        "inputs": "msd_prior+tags",
-        "mean": mean.tolist(),
-        "scale": scale.tolist(),
-        "coef": coef.tolist(),
-        "intercept": intercept,
-        "correction_bound": bound,
-        "platt_a": cal["platt_a"],
-        "platt_b": cal["platt_b"],
-        "trained_on": (
-            f"{variant.name}; correction fitted on the development sources; calibration "
-            f"({SHIPPED_CALIBRATION}) on out-of-source logits; set aside: "
-            f"{', '.join(HOLDOUT_SOURCES)}"
-        ),
-    }
-
-
-def head_logit(head: dict, tags: np.ndarray) -> float:
-    """The window logit the runtime head gives (mean of patch logits)."""
-    from analyzer.heads import LogisticHead
-
-    h = LogisticHead.from_dict(head)
-    return float(np.mean(h.patch_logits(tags, np.zeros((len(tags), 200)))))
-
-
-def counts(cs: ClipSet) -> dict:
-    out: dict[str, dict[str, str]] = {}
-    for s in sorted(set(cs.sources.tolist())):
-        row = {}
-        for lab, name in ((1, "calm"), (0, "aggressive")):
-            m = (cs.sources == s) & (cs.y == lab)
-            row[name] = f"{int(m.sum())} ({len(set(cs.tracks[m].tolist()))})" if m.any() else ""
-        row["set"] = "set aside" if s in HOLDOUT_SOURCES else "development"
-        out[s] = row
     return out
 
 

@@ -1,6 +1,6 @@
 """Calm-judgement variants and the validation that measures transfer (build-time only).
 
-Used by ``models/train_heads.py``. Every variant turns a clip's 3 s patches into one
+Used by ``models/tools/train_heads.py``. Every variant turns a clip's 3 s patches into one
 window logit (mean of patch logits, as the runtime does). The protocol:
 
 * ``HOLDOUT_SOURCES`` are whole packages set aside before any fitting: never used to fit a
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analyzer.baseline import tag_prior_logit
+from streamchill.analyzer.baseline import tag_prior_logit
 
 HOLDOUT_SOURCES: tuple[str, ...] = (
     "hedgewars-data",  # both classes: map-theme music vs sudden-death music

@@ -1,6 +1,6 @@
 """Write the calm-judgement tables of ``models/MODEL_CARD.md`` from the training report.
 
-Build-time only (``models/train_heads.py`` calls it). The tables go between the markers
+Build-time only (``models/tools/train_heads.py`` calls it). The tables go between the markers
 ``<!-- judgement-tables:begin -->`` and ``<!-- judgement-tables:end -->``; the prose around
 them is written by hand.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CARD = Path(__file__).resolve().parent / "MODEL_CARD.md"
+CARD = Path(__file__).resolve().parents[1] / "MODEL_CARD.md"
 BEGIN = "<!-- judgement-tables:begin -->"
 END = "<!-- judgement-tables:end -->"
 
