@@ -15,6 +15,7 @@ depend on how the caller chunked the stream.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -42,6 +43,13 @@ TOP_TAGS = 3
 NOVELTY_REFERENCE_S = 8.0
 TEMPO_EVERY_HOPS = 2
 """The tempo autocorrelation spans 12 s; refreshing it every other hop loses nothing."""
+
+
+def judge_group(models: ModelBundle, patches: Sequence[PatchResult]) -> tuple[float, float]:
+    """(calm, speech) window probabilities of a group of patches."""
+    calm = models.calm.window_probability(np.array([p.calm_logit for p in patches]))
+    speech = models.speech.window_probability(np.array([p.speech_logit for p in patches]))
+    return calm, speech
 
 
 class Session:
@@ -84,7 +92,9 @@ class Session:
         # end, which may lie up to a hop before the newest sample.
         self._audio_ring = Ring(int((c.window_s + c.hop_s) * TARGET_RATE_HZ), (), dtype="float16")
         self._segments = SegmentTracker(
-            judge=self._judge_group,
+            # Not a bound method: a session must not be in a reference cycle, or its ~3.5 MB
+            # of rings would wait for the garbage collector instead of going when it ends.
+            judge=functools.partial(judge_group, self._models),
             window_frames=window_frames,
             max_patches=int(c.window_s / c.patch_interval_s) + 4,
             silence_db=c.silence_db,
@@ -284,13 +294,6 @@ class Session:
         window = held[start - held_start : end_sample - held_start].astype(np.float32)
         self._danceability = danceability(window)
         self._danceability_at_s = end_sample / TARGET_RATE_HZ
-
-    def _judge_group(self, patches: Sequence[PatchResult]) -> tuple[float, float]:
-        """(calm, speech) window probabilities of a group of patches."""
-        heads = self._models
-        calm = heads.calm.window_probability(np.array([p.calm_logit for p in patches]))
-        speech = heads.speech.window_probability(np.array([p.speech_logit for p in patches]))
-        return calm, speech
 
     def _frames_at(self, start_frame: int) -> np.ndarray:
         frames = self._mel_ring.since(start_frame)[:PATCH_FRAMES]

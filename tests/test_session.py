@@ -209,3 +209,21 @@ def test_a_talk_that_turns_into_a_song_follows_within_five_seconds(examples_16k:
     events = run_session(np.concatenate([speech, calm, speech]))
     assert switch_times(events, 15.0, MoodState.CALM) - 15.0 <= 5.0
     assert switch_times(events, 33.0, MoodState.SPEECH) - 33.0 <= 5.0
+
+
+def test_a_finished_session_is_freed_at_once_not_by_the_garbage_collector() -> None:
+    """No reference cycles: a daemon with many short streams must give their rings back
+    as each one ends (the churn test measures the memory; this pins the cause)."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        session = Session("freed", sample_rate_hz=16_000)
+        session.feed(np.zeros(16_000 * 4, np.float32))
+        session.finish()
+        ref = weakref.ref(session)
+        del session
+        assert ref() is None
+    finally:
+        gc.enable()
