@@ -4,7 +4,7 @@ Each fault test keeps a *bystander*: a well-behaved tab streaming the calm examp
 real time) with its own subscriber. The rule under test is always the same: the fault
 is contained (the daemon notices, cleans up, stays up) and the bystander keeps getting
 events while it happens. Faults covered elsewhere are not repeated here: a subscriber
-that never reads (test_daemon.py), the broker killed and restarted (test_mqtt.py), the
+that never reads (test_daemon.py), the broker killed and restarted (test_mqtt_outages.py), the
 sound server killed (test_capture.py). docs/reliability.md has the whole map.
 """
 
