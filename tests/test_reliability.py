@@ -41,6 +41,7 @@ from tests.support.churn import (
 )
 from tests.support.daemon import RunningDaemon, daemon, recv_json, start_daemon
 from tests.support.pulse import PulseServer, pulse
+from tests.support.waiting import WaitTimeout, until, wait_until
 
 pytestmark = pytest.mark.integration
 __all__ = ["daemon", "pulse"]
@@ -70,6 +71,8 @@ class Bystander:
         self.moods: list[dict[str, Any]] = []
         self.lifecycle: list[dict[str, Any]] = []
         self.connects = 0
+        self.failures = 0
+        """Times the tab lost (or could not reach) the daemon and backed off."""
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Bystander:
@@ -107,8 +110,10 @@ class Bystander:
                             pos = 0
                         await asyncio.wait_for(ws.send(self.pcm[pos : pos + step]), T)
                         pos += step
-                        await asyncio.sleep(FRAME_S / PACE)
+                        await asyncio.sleep(FRAME_S / PACE)  # paced like a tab (see PACE)
             except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError, ConnectionError):
+                self.failures += 1
+                # The backoff is the behaviour: the extension's, which a restarted daemon meets.
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
                 backoff = min(2 * backoff, BACKOFF_MAX_S)
 
@@ -125,15 +130,13 @@ class Bystander:
                         elif data["type"] in ("stream_start", "stream_end"):
                             self.lifecycle.append(data)
             except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError):
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(0.25)  # a subscriber's retry delay, as a client's
 
     async def progresses(self, events: int = 2, within_s: float = T) -> None:
         """At least ``events`` more mood events arrive within ``within_s``."""
         target = len(self.moods) + events
-        deadline = time.monotonic() + within_s
-        while len(self.moods) < target:
-            assert time.monotonic() < deadline, f"{self.name}: events stopped at {self.moods[-1:]}"
-            await asyncio.sleep(0.1)
+        what = f"{self.name}'s events to go on (stopped at {self.moods[-1:]})"
+        await until(lambda: len(self.moods) >= target, within_s, what)
 
 
 @contextlib.asynccontextmanager
@@ -259,7 +262,8 @@ async def test_a_killed_daemon_restarted_on_its_port_is_found_again_by_retrying_
             first.proc.send_signal(signal.SIGKILL)
             first.proc.wait(T)
             before = (len(tab.moods), tab.connects)
-            await asyncio.sleep(1.0)  # clients fail and back off meanwhile
+            failures = tab.failures
+            await until(lambda: tab.failures > failures, T, "the tab to notice and back off")
             current[0] = await asyncio.to_thread(start_daemon, tmp_path, "--port",
                                                  str(first.port))  # fmt: skip
             assert current[0].port == first.port and current[0].token == first.token
@@ -295,10 +299,11 @@ def churn(d: RunningDaemon, cycles: int, prefix: str) -> list[str]:
 
 
 def settle(read: Callable[[], int], target: int, within_s: float = 10.0) -> int:
-    deadline = time.monotonic() + within_s
-    while (value := read()) > target and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return value
+    """``read()`` once it is down to ``target``, or its value after ``within_s`` (for the
+    assertion to report)."""
+    with contextlib.suppress(WaitTimeout):
+        wait_until(lambda: read() <= target, within_s, f"{target} or less", poll_s=0.2)
+    return read()
 
 
 @pytest.mark.slow
@@ -307,7 +312,7 @@ def test_a_thousand_resets_mid_frame_leak_neither_memory_nor_descriptors(tmp_pat
     pid = d.proc.pid
     try:
         assert set(churn(d, WARMUP_CYCLES, "warm-")) == {"ready"}  # loads the model too
-        time.sleep(1.0)
+        wait_until(lambda: d.stats()["streams"] == 0, T, "the warm-up streams to close")
         fds0, rss0 = open_fds(pid), rss_kb(pid)
         t0 = time.monotonic()
         replies = churn(d, CYCLES, "churn-")
