@@ -99,7 +99,6 @@ def test_rooms_of_the_streamer_follow_the_data_flow(room: str, may_not_import: t
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.xfail(strict=True, reason="session.py, test_mqtt.py, test_fuzz_edges.py: being split")
 def test_no_source_or_test_file_grows_past_the_size_a_reader_can_hold() -> None:
     long_files = [
         f"{path.relative_to(ROOT)}: {n} lines"
