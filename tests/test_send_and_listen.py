@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import example_path
 from tests.support.daemon import RunningDaemon, daemon, start_daemon  # noqa: F401  (fixture)
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -86,10 +87,12 @@ def test_send_reports_audio_the_daemon_dropped_and_fails(tmp_path: Path) -> None
              "--config-dir", str(running.config_dir), str(example_path("calm"))],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while running.stats()["frames_in"] < 3:  # the stream is up and audio flows
-            assert time.monotonic() < deadline and sender.poll() is None, sender.stderr
-            time.sleep(0.05)
+
+        def audio_flows() -> bool:
+            assert sender.poll() is None, sender.communicate()[1]
+            return running.stats()["frames_in"] >= 3
+
+        wait_until(audio_flows, 60, "the stream to be up and audio to flow")
         os.kill(running.proc.pid, signal.SIGSTOP)  # the file keeps coming; the daemon stalls
         try:
             time.sleep(1.5)  # the stall itself is the condition under test
