@@ -74,12 +74,16 @@ class Bystander:
         self.failures = 0
         """Times the tab lost (or could not reach) the daemon and backed off."""
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        """Set before the tasks are cancelled. Python 3.11's ``wait_for`` can swallow a
+        cancel that lands as its inner await completes; the loops then end on this flag."""
 
     async def __aenter__(self) -> Bystander:
         self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._stream())]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), T)
@@ -87,7 +91,7 @@ class Bystander:
     async def _stream(self) -> None:
         step = int(16_000 * FRAME_S) * 2
         pos, backoff = 0, BACKOFF_MIN_S
-        while True:
+        while not self._stopping:
             try:
                 d = self.daemon()
                 async with connect(d.ws_url("/v1/audio"), additional_headers=d.auth,
@@ -105,7 +109,7 @@ class Bystander:
                         raise ConnectionError("not ready")
                     self.connects += 1
                     backoff = BACKOFF_MIN_S
-                    while True:
+                    while not self._stopping:
                         if pos + step > len(self.pcm):
                             pos = 0
                         await asyncio.wait_for(ws.send(self.pcm[pos : pos + step]), T)
@@ -118,7 +122,7 @@ class Bystander:
                 backoff = min(2 * backoff, BACKOFF_MAX_S)
 
     async def _listen(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 d = self.daemon()
                 async with connect(d.ws_url(f"/v1/events?streams={self.name}"),
