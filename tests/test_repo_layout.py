@@ -39,7 +39,7 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     except SystemError as exc:
         # CPython 3.11 (gh-106905): the AST builder's recursion counter is shared, so a
         # thread left over from an earlier test that builds an AST at the same moment can
-        # make a sound file raise "recursion depth mismatch". Parsing again is honest.
+        # make a valid file raise "recursion depth mismatch". Parsing again is honest.
         if "recursion depth mismatch" not in str(exc):
             raise
         tree = ast.parse(source, filename=str(path))
