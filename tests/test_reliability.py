@@ -244,7 +244,7 @@ async def test_capture_that_stops_calling_back_is_noticed_and_reopened(
             await next_message(events, lambda m: m["type"] == "mood", 60)
             await good.progresses(2)
         assert noticed_s < 8, f"the stall took {noticed_s:.1f} s to notice"
-        capture_lines = [line for line in d.log().splitlines() if "captur" in line]
+        capture_lines = [line for line in d.log().splitlines() if "sources.capture" in line]
         assert "no audio callbacks" in d.log(), "\n".join(capture_lines)
         assert d.stats()["capture_restarts"] >= 1
         assert_clean_log(d)
