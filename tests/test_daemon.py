@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from tests.support.daemon import RunningDaemon, raw_upgrade, recv_json, start_daemon
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +82,7 @@ async def send_clip(
         step = int(FRAME_S * rate)
         for i in range(0, len(samples), step):
             await audio.send(encode(samples[i : i + step], fmt))
-            await asyncio.sleep(FRAME_S / SPEEDUP)
+            await asyncio.sleep(FRAME_S / SPEEDUP)  # pacing, as a tab does (see SPEEDUP)
         await audio.send('{"type":"bye"}')
         await asyncio.wait_for(audio.wait_closed(), T)
         assert audio.close_code == 1000
@@ -205,7 +206,13 @@ async def test_a_subscriber_that_never_reads_is_dropped_and_another_keeps_receiv
                     break
                 clips = (send_clip(d, f"s{round_}-{i}", calm_clip) for i in range(3))
                 await asyncio.wait_for(asyncio.gather(*clips), 120)
-            await asyncio.sleep(1.0)
+            await until(
+                lambda: (
+                    sum(m["type"] == "stream_end" for m in received) == d.stats()["streams_total"]
+                ),
+                T,
+                "the reader to get every stream's end",
+            )
             reading.cancel()
             stats = d.stats()
             assert stats["subscribers_dropped"] == 1 and stats["subscribers"] == 1
@@ -312,7 +319,7 @@ async def test_one_shot_analysis_answers_in_the_seed_shape_and_is_cached(
     for _ in range(60):  # 202 while it runs: ask again
         if status != 202:
             break
-        await asyncio.sleep(body["retry_after_s"])
+        await asyncio.sleep(body["retry_after_s"])  # the protocol: wait as the 202 asks
         status, body = await asyncio.to_thread(daemon.get, path)
     assert status == 200, body
     assert {"timestamps", "aggressive", "calm_probability", "state"} <= set(body)

@@ -33,7 +33,16 @@ def _files(*folders: str, suffixes: set[str] = TEXT_SUFFIXES) -> list[Path]:
 
 def _imports(path: Path) -> list[tuple[int, str]]:
     """Absolute module names imported by a Python file, with their line numbers."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    source = path.read_text()
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SystemError as exc:
+        # CPython 3.11 (gh-106905): the AST builder's recursion counter is shared, so a
+        # thread left over from an earlier test that builds an AST at the same moment can
+        # make a valid file raise "recursion depth mismatch". Parsing again is honest.
+        if "recursion depth mismatch" not in str(exc):
+            raise
+        tree = ast.parse(source, filename=str(path))
     names: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -99,7 +108,6 @@ def test_rooms_of_the_streamer_follow_the_data_flow(room: str, may_not_import: t
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.xfail(strict=True, reason="session.py, test_mqtt.py, test_fuzz_edges.py: being split")
 def test_no_source_or_test_file_grows_past_the_size_a_reader_can_hold() -> None:
     long_files = [
         f"{path.relative_to(ROOT)}: {n} lines"

@@ -22,6 +22,7 @@ from streamchill.streamer.config import Settings
 from streamchill.streamer.server.app import DaemonServer
 from streamchill.streamer.server.hub import EventHub
 from tests.support.daemon import http_get, raw_upgrade, recv_json
+from tests.support.waiting import until
 
 TOKEN = "t" * 43
 EXTENSION = "chrome-extension://cjpikdgbceefcbkpjabodpmgjgfbfjjp"
@@ -50,7 +51,7 @@ class FakeSession:
     def feed(self, block: bytes | np.ndarray) -> list[MoodEvent]:
         assert isinstance(block, bytes) and len(block) % self.frame_bytes == 0
         if self.delay_s:
-            time.sleep(self.delay_s)
+            time.sleep(self.delay_s)  # the behaviour: analysis slower than real time
         before = self.frames // self.rate
         self.frames += len(block) // self.frame_bytes
         hops = self.frames // self.rate - before
@@ -92,6 +93,13 @@ def pcm(seconds: float, rate: int = 8000) -> bytes:
 async def closed_code(ws: ClientConnection) -> int | None:
     await asyncio.wait_for(ws.wait_closed(), T)
     return ws.close_code
+
+
+async def send_and_wait_for_events(srv: DaemonServer, audio: ClientConnection, data: bytes) -> None:
+    """Send one frame and wait until the events it makes are published to the hub."""
+    before = srv.stats.events_published
+    await audio.send(data)
+    await until(lambda: srv.stats.events_published > before, T, "the frame's events")
 
 
 async def moods(ws: ClientConnection, n: int) -> list[dict[str, Any]]:
@@ -148,7 +156,7 @@ async def test_a_new_subscriber_gets_current_states_and_since_replays(
         await audio.send(hello("a"))
         await recv_json(audio)
         await audio.send(pcm(5.0))
-        await asyncio.sleep(0.3)
+        await until(lambda: server.stats.events_published == 5, T, "5 s of audio analysed")
         async with client(server, "/v1/events?streams=a") as late:
             assert (await recv_json(late))["streams"] == ["a"]
             assert [m["seq"] for m in await moods(late, 1)] == [4]
@@ -315,11 +323,12 @@ async def test_a_subscriber_that_never_reads_is_dropped_while_another_keeps_up(
         for _ in range(500):
             if server.stats.subscribers_dropped:
                 break
-            await audio.send(pcm(1.0))
-            await asyncio.sleep(0.02)
+            await send_and_wait_for_events(server, audio, pcm(1.0))
         assert server.stats.subscribers_dropped == 1
-        await audio.send(pcm(1.0))
-        await asyncio.sleep(0.2)
+        await send_and_wait_for_events(server, audio, pcm(1.0))
+        while server.stats.events_published <= 1000:  # the reader keeps up with many more
+            await send_and_wait_for_events(server, audio, pcm(1.0))
+        await until(lambda: len(seen) == server.stats.events_published, T, "every event read")
         reading.cancel()
         assert not reader.close_code
         assert seen == list(range(len(seen))) and len(seen) > 1000  # all, in order

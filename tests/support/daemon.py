@@ -15,13 +15,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.waiting import WaitTimeout, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
@@ -88,12 +89,18 @@ def start_daemon(workdir: Path, *args: str, env: Mapping[str, str] | None = None
     with log_path.open("ab") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=full_env,
                                 cwd=ROOT)  # fmt: skip
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("daemon did not become ready\n" + log_path.read_text())
-        time.sleep(0.05)
+
+    def ready_or_dead() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"daemon exited with {proc.returncode}\n{log_path.read_text()}")
+        return ready.exists()
+
+    try:
+        wait_until(ready_or_dead, START_TIMEOUT_S, "the daemon's ready file")
+    except WaitTimeout as exc:
+        proc.kill()
+        proc.wait(STOP_TIMEOUT_S)
+        raise AssertionError(f"{exc}\n{log_path.read_text()}") from None
     info = json.loads(ready.read_text())
     assert info["pid"] == proc.pid
     return RunningDaemon(proc, info["port"], info["token"], config_dir, log_path)

@@ -12,8 +12,9 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
+
+from tests.support.waiting import WaitTimeout, wait_until
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
@@ -109,18 +110,23 @@ class Mosquitto:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+        proc = self._proc
+
+        def listening() -> bool:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
                 raise RuntimeError(f"mosquitto exited at start: {err}\n{self.log_text()}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return
+                    return True
             except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"mosquitto did not listen on {self.port} within {START_TIMEOUT_S} s")
+                return False
+
+        try:
+            wait_until(listening, START_TIMEOUT_S, f"mosquitto to listen on {self.port}")
+        except WaitTimeout as exc:
+            self.stop()
+            raise RuntimeError(str(exc)) from None
 
     def stop(self, *, kill: bool = True) -> None:
         """Stop the broker: SIGKILL by default (a crash: no goodbye to anyone)."""

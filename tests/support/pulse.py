@@ -12,11 +12,12 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.waiting import WaitTimeout, wait_until
 
 SINK = "streamchill_test_sink"
 START_TIMEOUT_S = 15.0
@@ -55,11 +56,18 @@ class PulseServer:
                "XDG_CONFIG_HOME": str(self.dir / "config")}  # fmt: skip
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.answers():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("pulseaudio did not start\n" + self.log_path.read_text())
-            time.sleep(0.1)
+        proc = self.proc
+
+        def answers_or_dead() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError("pulseaudio exited at start\n" + self.log_path.read_text())
+            return self.answers()
+
+        try:
+            wait_until(answers_or_dead, START_TIMEOUT_S, "pulseaudio to answer", poll_s=0.1)
+        except WaitTimeout as exc:
+            self.kill()
+            raise RuntimeError(f"{exc}\n{self.log_path.read_text()}") from None
         self.pactl("set-default-sink", SINK)
 
     def answers(self) -> bool:
