@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from streamchill.analyzer.events import MoodEvent
 from streamchill.streamer.config import Settings, read_config_file
-from streamchill.streamer.errors import SubscriberDropped
+from streamchill.streamer.errors import ConfigError, SubscriberDropped
 from streamchill.streamer.server.app import DaemonServer
 from streamchill.streamer.server.auth import load_or_create_token
 from streamchill.streamer.server.hub import EventHub
@@ -65,9 +65,11 @@ class Daemon:
         *,
         session_factory: SessionFactory = analyzer_session,
         on_ready: Callable[[int, str], None] | None = None,
+        preload: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
         self.session_factory = session_factory
+        self.preload = preload if preload is not None else _load_models
         self.on_ready = on_ready
         self.hub = EventHub()
         self._stop = asyncio.Event()
@@ -82,6 +84,11 @@ class Daemon:
         s = self.settings
         token = load_or_create_token(s.config_dir)
         mqtt = self._mqtt_publisher()  # config errors surface before we bind
+        # The models load now, while nothing else runs: the first stream does not wait for
+        # them (its audio would queue, then drop), a missing or corrupt model stops the
+        # daemon at once with its reason, and LiteRT's load (which briefly takes over fd 2
+        # to drop its INFO line) never overlaps a capture device opening.
+        await asyncio.to_thread(self.preload)
         self.server = DaemonServer(
             s, hub=self.hub, token=token, session_factory=self.session_factory
         )
@@ -124,3 +131,14 @@ class Daemon:
         settings = MqttSettings.from_url(url, config=read_config_file(self.settings.config_dir))
         log.info("publishing events to MQTT broker %s", settings.redacted_url())
         return MqttPublisher(settings, stats=self.hub.stats)
+
+
+def _load_models() -> object:
+    """The shared analysis models (imported lazily: essentia and LiteRT are heavy)."""
+    from streamchill.analyzer.errors import AnalyzerError
+    from streamchill.analyzer.models_bundle import shared_models
+
+    try:
+        return shared_models()
+    except AnalyzerError as exc:
+        raise ConfigError(f"cannot load the analysis models: {exc}") from exc
