@@ -55,6 +55,10 @@ def _litert_info_filtered() -> Iterator[None]:
     level cannot be set from Python (``TF_CPP_MIN_LOG_LEVEL`` does not reach it). So fd 2
     goes to a temporary file while the interpreter is created; afterwards every other line
     written meanwhile, a real warning or error included, is written back to stderr.
+
+    Callers load models when no other code swaps fd 2 (the daemon loads them at start,
+    before it opens any audio device): a library that saved fd 2 inside this window and
+    restored it afterwards would leave stderr pointing at the discarded temporary file.
     """
     with _stderr_lock, tempfile.TemporaryFile() as capture:
         sys.stderr.flush()
