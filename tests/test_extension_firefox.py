@@ -31,7 +31,18 @@ from tests.support.browser import (
     wait_for,
 )
 from tests.support.daemon import raw_upgrade
-from tests.support.firefox import EXT_URL, FIREFOX, GECKO_ID, Firefox, launch_firefox
+from tests.support.firefox import (
+    EXT_URL,
+    FIREFOX,
+    GECKO_ID,
+    IDLE_TIMEOUT_MS,
+    Firefox,
+    launch_firefox,
+)
+from tests.support.pulse import PulseServer, pulse
+from tests.support.sink_recorder import AUDIBLE_RMS, SinkRecorder
+
+__all__ = ["pulse"]
 
 pytestmark = [
     pytest.mark.browser,
@@ -108,14 +119,25 @@ def ours(message: dict[str, Any], kind: str) -> bool:
     return message.get("type") == kind and str(message.get("stream", "")).startswith("tab-")
 
 
-def test_firefox_extension_end_to_end(tmp_path: Path) -> None:
+def assert_audible(rec: SinkRecorder, when: str) -> None:
+    """Firefox plays into the private PulseAudio sink: the page must be heard ``when``.
+    (Firefox's ``mozCaptureStream()`` would silence the element; ``captureStream()`` does not.)"""
+    rms = rec.quietest_block_rms(1.0)
+    assert rms > AUDIBLE_RMS, f"the page went silent {when} (quietest block RMS {rms:.4f})"
+
+
+def test_firefox_extension_end_to_end(tmp_path: Path, pulse: PulseServer) -> None:
     if not Path(FIREFOX).exists():
         pytest.fail(f"{FIREFOX} missing: scripts/setup-system installs firefox-esr")
     ext = build_firefox_extension(tmp_path / "extension-firefox")
     site = media_page(tmp_path / "site", calm_example())
-    with serve_directory(site) as http_port, launch_firefox(tmp_path / "profile") as ff:
+    with (
+        serve_directory(site) as http_port,
+        SinkRecorder(pulse) as rec,
+        launch_firefox(tmp_path / "profile", env=pulse.env) as ff,
+    ):
         try:
-            _run(ff, tmp_path, ext, http_port)
+            _run(ff, rec, tmp_path, ext, http_port)
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 ff.open_tab(f"{EXT_URL}/popup.html")
@@ -124,7 +146,7 @@ def test_firefox_extension_end_to_end(tmp_path: Path) -> None:
             raise
 
 
-def _run(ff: Firefox, tmp: Path, ext: Path, http_port: int) -> None:
+def _run(ff: Firefox, rec: SinkRecorder, tmp: Path, ext: Path, http_port: int) -> None:
     assert ff.install_extension(ext) == GECKO_ID
     with run_daemon(tmp / "daemon") as daemon:
         port = daemon.port
@@ -143,15 +165,28 @@ def _run(ff: Firefox, tmp: Path, ext: Path, http_port: int) -> None:
             mood = events.wait(lambda m: m.get("type") == "mood" and m.get("stream") == stream
                                and m.get("state") == "calm", 60, "a calm mood event")  # fmt: skip
             assert mood["calm_probability"] >= 0.5, mood
+            assert_audible(rec, "while the extension taps it")
         finally:
+            # Streaming keeps the event page (and the engine in its frame) loaded: well past
+            # the profile's idle timeout it still runs, with the one stream it started.
+            # (mood events come once a second of audio: count twice the timeout's worth more)
+            moods = [m for m in events.messages if m.get("type") == "mood"]
+            more = moods.index(mood) + 2 * IDLE_TIMEOUT_MS // 1000 + 1
+            wait_for(lambda: len([m for m in events.messages if m.get("type") == "mood"
+                                  and m.get("stream") == stream]) > more, 30,
+                     what="mood events past the idle timeout")  # fmt: skip
+            assert ff.background_state() == "running"
+            assert [m["type"] for m in events.messages if m.get("stream") == stream
+                    and m["type"] != "mood"] == ["stream_start"]  # fmt: skip
             events.close()
-        # The popup (opened as a tab) shows it; the tap is the element source, its PCM
+        # The popup (opened as a tab) shows it; the tap is captureStream(), its PCM
         # crossed the runtime port as typed arrays.
         ff.open_tab(f"{EXT_URL}/popup.html")
         wait_for(lambda: ff.js("return document.getElementById('state').dataset.state") == "calm",
                  30, what="the popup to show calm")  # fmt: skip
         live = ff.storage_get("session", "live")
         capture = live["streams"][stream]["capture"]
+        assert capture["tap"] == "captureStream", capture
         assert capture["converter"] == "worklet", capture
         assert capture["port"] == "typed-array", capture
         assert capture["input_rate_hz"] > 16_000, capture
@@ -174,6 +209,7 @@ def _run(ff: Firefox, tmp: Path, ext: Path, http_port: int) -> None:
                         "stream_end after Stop")  # fmt: skip
             wait_for(lambda: ff.js("return document.getElementById('state').dataset.state")
                      == "none", 10, what="the popup to clear")  # fmt: skip
+            assert_audible(rec, "after Stop")
         finally:
             events.close()
 

@@ -28,6 +28,9 @@ GECKO_ID = json.loads((REPO / "extension" / "manifest.firefox.json").read_text()
 ADDON_UUID = "5f1e0c2a-9b7d-4e36-8a41-2c6d7e8f9a0b"
 EXT_URL = f"moz-extension://{ADDON_UUID}"
 
+#: The test profile's idle timeout for event pages, in ms (Firefox's default: 30 000).
+IDLE_TIMEOUT_MS = 3000
+
 #: Profile preferences: a headless machine has no sound device, so Firefox's audio backend is
 #: mocked (else an AudioContext stays "suspended"); a test page may autoplay; no network
 #: chatter; the add-on's uuid is pinned so the test knows its origin.
@@ -36,6 +39,9 @@ PREFS: dict[str, Any] = {
     "media.autoplay.default": 0,
     "media.autoplay.block-webaudio": False,
     "extensions.webextensions.uuids": json.dumps({GECKO_ID: ADDON_UUID}),
+    # Firefox unloads an idle event page after 30 s; a short timeout lets a test show that
+    # a streaming engine is never idle (Firefox.background_state).
+    "extensions.background.idle.timeout": IDLE_TIMEOUT_MS,
     "browser.shell.checkDefaultBrowser": False,
     "browser.startup.homepage_override.mstone": "ignore",
     "datareporting.policy.dataSubmissionEnabled": False,
@@ -89,6 +95,15 @@ class Firefox:
                  == url, 15, what=f"{url} to load")  # fmt: skip
         return handle
 
+    def background_state(self) -> str:
+        """Our event page's state as Firefox tracks it: ``running``, ``suspending``, ``stopped``."""
+        with self.client.using_context("chrome"):
+            return str(self.client.execute_script(
+                "const p = WebExtensionPolicy.getByID(arguments[0]);"
+                "return p ? String(p.extension.backgroundState) : 'not installed';",
+                script_args=[GECKO_ID],
+            ))  # fmt: skip
+
     def js(self, script: str, *args: Any) -> Any:
         """Run ``script`` in the current tab (content scope) and return its value."""
         return self.client.execute_script(script, script_args=list(args))
@@ -123,12 +138,18 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def launch_firefox(profile: Path, env: dict[str, str] | None = None) -> Iterator[Firefox]:
-    """Headless ``firefox-esr --marionette`` on a fresh profile; yields a started session."""
+    """Headless ``firefox-esr --marionette`` on a fresh profile; yields a started session.
+
+    With ``env`` holding a private PulseAudio's ``PULSE_SERVER``, Firefox plays into it (a
+    real sound device, so the test can listen); without one its audio backend is mocked.
+    """
     from marionette_driver.marionette import Marionette
 
     profile.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     prefs = {**PREFS, "marionette.port": port}
+    if env and "PULSE_SERVER" in env:
+        del prefs["media.cubeb.force_mock_context"]
     (profile / "user.js").write_text(
         "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in prefs.items())
     )
