@@ -162,6 +162,7 @@ def _run(ff: Firefox, rec: SinkRecorder, tmp: Path, ext: Path, http_port: int) -
                      what="the page to play")  # fmt: skip
             start = events.wait(lambda m: ours(m, "stream_start"), 30, "the add-on's stream_start")
             stream = start["stream"]
+            assert start["source"] == "extension" and start["title"] == "Calm example", start
             mood = events.wait(lambda m: m.get("type") == "mood" and m.get("stream") == stream
                                and m.get("state") == "calm", 60, "a calm mood event")  # fmt: skip
             assert mood["calm_probability"] >= 0.5, mood
