@@ -29,7 +29,7 @@ ADDON_UUID = "5f1e0c2a-9b7d-4e36-8a41-2c6d7e8f9a0b"
 EXT_URL = f"moz-extension://{ADDON_UUID}"
 
 #: The test profile's idle timeout for event pages, in ms (Firefox's default: 30 000).
-IDLE_TIMEOUT_MS = 3000
+IDLE_TIMEOUT_MS = 5000
 
 #: Profile preferences: a headless machine has no sound device, so Firefox's audio backend is
 #: mocked (else an AudioContext stays "suspended"); a test page may autoplay; no network
