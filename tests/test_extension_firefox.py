@@ -167,18 +167,20 @@ def _run(ff: Firefox, rec: SinkRecorder, tmp: Path, ext: Path, http_port: int) -
                                and m.get("state") == "calm", 60, "a calm mood event")  # fmt: skip
             assert mood["calm_probability"] >= 0.5, mood
             assert_audible(rec, "while the extension taps it")
-        finally:
+
             # Streaming keeps the event page (and the engine in its frame) loaded: well past
             # the profile's idle timeout it still runs, with the one stream it started.
             # (mood events come once a second of audio: count twice the timeout's worth more)
-            moods = [m for m in events.messages if m.get("type") == "mood"]
-            more = moods.index(mood) + 2 * IDLE_TIMEOUT_MS // 1000 + 1
-            wait_for(lambda: len([m for m in events.messages if m.get("type") == "mood"
-                                  and m.get("stream") == stream]) > more, 30,
-                     what="mood events past the idle timeout")  # fmt: skip
+            def our_moods() -> int:
+                return sum(m.get("type") == "mood" and m.get("stream") == stream
+                           for m in events.messages)  # fmt: skip
+
+            more = our_moods() + 2 * IDLE_TIMEOUT_MS // 1000
+            wait_for(lambda: our_moods() > more, 30, what="mood events past the idle timeout")
             assert ff.background_state() == "running"
             assert [m["type"] for m in events.messages if m.get("stream") == stream
                     and m["type"] != "mood"] == ["stream_start"]  # fmt: skip
+        finally:
             events.close()
         # The popup (opened as a tab) shows it; the tap is captureStream(), its PCM
         # crossed the runtime port as typed arrays.
