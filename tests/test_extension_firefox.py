@@ -215,6 +215,10 @@ def _run(ff: Firefox, rec: SinkRecorder, tmp: Path, ext: Path, http_port: int) -
             assert_audible(rec, "after Stop")
         finally:
             events.close()
+    # The breathing page is shared too: a session starts breathing in.
+    ff.open_tab(f"{EXT_URL}/breathe.html?pattern=sigh&length_s=9&autostart=1")
+    wait_for(lambda: ff.js("return document.getElementById('cue').dataset.phase") == "inhale",
+             10, what="the breathing cue")  # fmt: skip
 
 
 def test_web_ext_lint_is_clean(tmp_path: Path) -> None:
