@@ -4,7 +4,8 @@
 // video is fullscreen, so no reminder pops up over a film.
 //
 // Tap order: element.captureStream() first (it leaves the page's playback path alone),
-// createMediaElementSource() where captureStream is missing. Cross-origin media without
+// createMediaElementSource() where captureStream is missing. Never Firefox's old
+// mozCaptureStream(): it mutes the element while captured (Firefox has captureStream now). Cross-origin media without
 // CORS and DRM (EME) media come through as digital silence or an exception; we then tell
 // the popup, which offers tab capture instead.
 (() => {

@@ -33,6 +33,8 @@ function currentStream() {
   return live.streams[live.current] || Object.values(live.streams)[0] || null;
 }
 
+const SVG_NS = "http://www.w3.org/2000/svg";
+
 function drawTimeline(entry) {
   const svg = $("timeline");
   const W = 300;
@@ -47,21 +49,29 @@ function drawTimeline(entry) {
   const pts = all.filter((p) => now - p.t <= span);
   const x = (t) => W - ((now - t) / span) * W;
   const parts = [];
+  // Built as elements, never as markup (no innerHTML: nothing stored is ever parsed).
+  const el = (name, attrs) => {
+    const node = document.createElementNS(SVG_NS, name);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    return node;
+  };
   // State bands along the bottom, one rect per event until the next one.
   for (let i = 0; i < pts.length; i++) {
     const x0 = x(pts[i].t);
     const x1 = i + 1 < pts.length ? x(pts[i + 1].t) : W;
     const color = describeState(pts[i].s).color;
-    parts.push(`<rect x="${x0.toFixed(1)}" y="${H - 6}" width="${Math.max(0.5, x1 - x0).toFixed(1)}" height="6" fill="${color}"/>`);
+    parts.push(el("rect", { x: x0.toFixed(1), y: H - 6, width: Math.max(0.5, x1 - x0).toFixed(1), height: 6, fill: color }));
   }
   // Calm probability as a line above it.
   const line = pts
     .filter((p) => typeof p.p === "number")
     .map((p) => `${x(p.t).toFixed(1)},${(2 + (1 - p.p) * (H - 12)).toFixed(1)}`)
     .join(" ");
-  if (line) parts.push(`<polyline points="${line}" fill="none" stroke="#2f9e8f" stroke-width="1.6" vector-effect="non-scaling-stroke"/>`);
-  parts.push(`<line x1="0" x2="${W}" y1="${2 + 0.5 * (H - 12)}" y2="${2 + 0.5 * (H - 12)}" stroke="#d8d3c8" stroke-dasharray="3 3" vector-effect="non-scaling-stroke"/>`);
-  svg.innerHTML = parts.join("");
+  const thin = { fill: "none", "vector-effect": "non-scaling-stroke" };
+  if (line) parts.push(el("polyline", { points: line, stroke: "#2f9e8f", "stroke-width": 1.6, ...thin }));
+  const mid = 2 + 0.5 * (H - 12);
+  parts.push(el("line", { x1: 0, x2: W, y1: mid, y2: mid, stroke: "#d8d3c8", "stroke-dasharray": "3 3", ...thin }));
+  svg.replaceChildren(...parts);
 }
 
 function render() {
@@ -113,7 +123,12 @@ async function renderSilent() {
   const tab = await activeTab().catch(() => null);
   const silent = tab && live && live.silentTabs && live.silentTabs[tab.id];
   $("silent").classList.toggle("hidden", !silent);
-  if (silent) $("silent-text").textContent = `${silent.reason} Tab capture records what the tab plays instead.`;
+  $("use-tabcapture").classList.toggle("hidden", !CAN_CAPTURE_TABS);
+  if (silent) {
+    $("silent-text").textContent = CAN_CAPTURE_TABS
+      ? `${silent.reason} Tab capture records what the tab plays instead.`
+      : silent.reason;
+  }
 }
 
 /** Check whether a daemon answers, by opening (and closing) an events socket. */
@@ -138,7 +153,13 @@ function probeDaemon() {
   });
 }
 
+/** Chrome can capture a whole tab; Firefox has no tabCapture, only the page-player tap. */
+const CAN_CAPTURE_TABS = !!(chrome.tabCapture && chrome.tabCapture.getMediaStreamId);
+
 async function startTabCapture(tab) {
+  if (!CAN_CAPTURE_TABS) {
+    throw new Error("this browser cannot capture a whole tab: play the music in the page's own player on an allowed site (options)");
+  }
   const mediaStreamId = await chrome.tabCapture.getMediaStreamId({ targetTabId: tab.id });
   const r = await send("start-tab-capture", { mediaStreamId, tabId: tab.id, title: tab.title, url: tab.url });
   if (!r || !r.ok) throw new Error((r && r.error) || "tab capture failed");

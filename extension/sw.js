@@ -1,6 +1,8 @@
 // Service worker: stateless glue. Every fact it needs lives in chrome.storage
 // (session: live state that dies with the browser; local: settings, reminder state,
 // stats), so Chrome may stop and restart it between any two messages.
+// In Firefox the same file runs in an event page (background.html) whose frame holds the
+// engine, since Firefox has no offscreen documents (HAS_OFFSCREEN below).
 // Messages are {type, target, data}; this file handles target "background".
 import { describeState } from "./lib/states.js";
 import { mergeSettings } from "./lib/settings.js";
@@ -32,8 +34,24 @@ function serialized(fn) {
 
 // --- the engine (offscreen document) ---
 
+/** Chrome: the engine is an offscreen document we open on demand. Firefox: a frame of
+ * the background page, there as long as we are (background.html). */
+const HAS_OFFSCREEN = !!(globalThis.chrome && chrome.offscreen && chrome.offscreen.createDocument);
+
+/** Whether the engine runs now (and can be told about new settings). */
+async function engineRunning() {
+  if (!HAS_OFFSCREEN) return true;
+  const contexts = await chrome.runtime.getContexts({ contextTypes: ["OFFSCREEN_DOCUMENT"] });
+  return contexts.length > 0;
+}
+
 let creating = null;
 async function ensureEngine() {
+  if (!HAS_OFFSCREEN) {
+    // The frame may still be loading: its engine-ready message brings the config then.
+    await pushConfig().catch(() => {});
+    return;
+  }
   const contexts = await chrome.runtime.getContexts({
     contextTypes: ["OFFSCREEN_DOCUMENT"],
     documentUrls: [chrome.runtime.getURL(OFFSCREEN_URL)],
@@ -103,19 +121,30 @@ async function considerReminder(moodState, live) {
 async function offerBreak(settings, now) {
   const snoozeMin = settings.reminders.defaultSnoozeMinutes;
   let error = null;
+  const note = {
+    type: "basic",
+    iconUrl: "icons/icon128.png",
+    title: "The music has been calm for a while",
+    message: `A ${settings.breathing.lengthMinutes}-minute breathing break?`,
+  };
   try {
     // A notification only: never a window or tab opened on our own initiative.
     await chrome.notifications.create(NOTIFICATION_ID, {
-      type: "basic",
-      iconUrl: "icons/icon128.png",
-      title: "The music has been calm for a while",
-      message: `A ${settings.breathing.lengthMinutes}-minute breathing break?`,
+      ...note,
       buttons: [{ title: "Start" }, { title: `Snooze ${snoozeMin} min` }],
       priority: 0,
       silent: true,
     });
   } catch (e) {
     error = String(e && e.message ? e.message : e);
+    // Firefox refuses buttons (and silent): offer the plain notification, a click on it
+    // opens the breathing page (onClicked below).
+    try {
+      await chrome.notifications.create(NOTIFICATION_ID, { ...note, message: `${note.message} Click to start.` });
+      error = null;
+    } catch {
+      /* keep the first error */
+    }
   }
   const { reminderLog = [] } = await chrome.storage.local.get("reminderLog");
   reminderLog.push({ atMs: now, notificationId: NOTIFICATION_ID, error });
@@ -132,7 +161,8 @@ function openBreathing() {
   return chrome.tabs.create({ url: chrome.runtime.getURL("breathe.html?autostart=1") });
 }
 
-chrome.notifications.onButtonClicked.addListener((id, button) => {
+// Firefox has no notification buttons (offerBreak); feature-checked, not sniffed.
+chrome.notifications.onButtonClicked?.addListener((id, button) => {
   if (id !== NOTIFICATION_ID) return;
   serialized(async () => {
     if (button === 0) {
@@ -305,8 +335,7 @@ chrome.runtime.onMessage.addListener((msg, sender, sendResponse) => {
 chrome.storage.onChanged.addListener((changes, area) => {
   if (area !== "local" || !changes.settings) return;
   serialized(async () => {
-    const contexts = await chrome.runtime.getContexts({ contextTypes: ["OFFSCREEN_DOCUMENT"] });
-    if (contexts.length > 0) await pushConfig().catch(() => {});
+    if (await engineRunning()) await pushConfig().catch(() => {});
   });
 });
 
@@ -331,15 +360,15 @@ chrome.alarms.onAlarm.addListener((alarm) => {
   if (alarm.name !== HOUSEKEEPING_ALARM) return;
   serialized(async () => {
     const live = await getLive();
-    const contexts = await chrome.runtime.getContexts({ contextTypes: ["OFFSCREEN_DOCUMENT"] });
+    const running = await engineRunning();
     let engine = [];
-    if (contexts.length > 0) {
+    if (running) {
       const r = await chrome.runtime.sendMessage({ type: "list-streams", target: "offscreen" }).catch(() => null);
       engine = r && r.streams ? r.streams.map((x) => x.stream) : [];
     }
     const now = Date.now();
     // Nothing captured any more: close the engine (and its sockets); a tap reopens it.
-    if (contexts.length > 0 && engine.length === 0 && Object.keys(live.streams).length === 0) {
+    if (HAS_OFFSCREEN && running && engine.length === 0 && Object.keys(live.streams).length === 0) {
       await chrome.offscreen.closeDocument().catch(() => {});
     }
     for (const [id, entry] of Object.entries(live.streams)) {

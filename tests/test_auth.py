@@ -91,8 +91,9 @@ def test_the_allowed_extension_needs_no_token() -> None:
 
 
 @pytest.mark.parametrize(
-    "origin", ["https://evil.example", "null", "chrome-extension://abcdefghijklmnop",
-               "http://localhost:8765", "file://"],
+    "origin", ["https://evil.example", "null", "http://localhost:8765", "file://",
+               "moz-extension://", "moz-extension://abc/def", "moz-extension:abc",
+               "resource://gre", "about:blank", "http://moz-extension.example"],
 )  # fmt: skip
 def test_any_other_origin_is_refused_even_with_the_token(origin: str) -> None:
     decision = gate().check(
@@ -101,9 +102,35 @@ def test_any_other_origin_is_refused_even_with_the_token(origin: str) -> None:
     assert not decision.allowed and decision.status == 403 and "Origin" in decision.reason
 
 
+FIREFOX = "moz-extension://2b8a6f1e-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
+@pytest.mark.parametrize("origin", [FIREFOX, "chrome-extension://abcdefghijklmnop"])
+def test_an_extension_origin_not_allow_listed_passes_only_with_the_token(origin: str) -> None:
+    g = gate()
+    for path, extra in [("/v1/audio", {}), ("/v1/events", {"Authorization": "Bearer nope"}),
+                        ("/v1/events?token=nope", {}), ("/healthz", {})]:  # fmt: skip
+        decision = g.check(path, headers(Origin=origin, **extra))
+        assert not decision.allowed and decision.status == 403, path
+        assert "not allow-listed" in decision.reason and "token" in decision.reason
+    assert g.check(f"/v1/audio?token={TOKEN}", headers(Origin=origin)).via == "extension-token"
+    bearer = headers(Origin=origin.upper(), Authorization=f"Bearer {TOKEN}")
+    assert g.check("/v1/events", bearer).via == "extension-token"
+
+
+def test_an_extension_origin_with_the_token_still_needs_a_loopback_host() -> None:
+    decision = gate().check(
+        f"/v1/audio?token={TOKEN}", headers(Host="evil.example", Origin=FIREFOX)
+    )
+    assert not decision.allowed and "Host" in decision.reason
+
+
 def test_two_origin_headers_are_refused() -> None:
     h = headers(Origin=EXTENSION)
     h["Origin"] = "https://evil.example"
+    assert not gate().check("/v1/events", h).allowed
+    h = headers(Origin=FIREFOX, Authorization=f"Bearer {TOKEN}")
+    h["Origin"] = FIREFOX
     assert not gate().check("/v1/events", h).allowed
 
 

@@ -6,8 +6,11 @@ Any web page can open a connection to ``ws://127.0.0.1``, so the rules are:
    host the user explicitly allowed; otherwise a page on ``evil.example`` that re-pointed its
    DNS name at 127.0.0.1 (DNS rebinding) could read our answers.
 2. An ``Origin`` header, when present, must be an allow-listed extension origin
-   (``chrome-extension://<id>``). Browsers always send it on WebSocket upgrades and
-   cross-origin requests, and pages cannot forge it, so web pages and ``null`` are refused.
+   (``chrome-extension://<id>``), or another browser extension's origin *with* the token.
+   Browsers always send it on WebSocket upgrades and cross-origin requests, and pages cannot
+   forge it, so web pages and ``null`` are refused, token or not. Firefox gives each install
+   a random ``moz-extension://<uuid>``, which no allow-list can know in advance: such an
+   origin is paired by the token the user pastes into the options page.
 3. Without an ``Origin`` (CLI tools, scripts), the token is required, as
    ``Authorization: Bearer <token>`` or ``?token=<token>``; ``/healthz`` is exempt.
 
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 DEFAULT_EXTENSION_ID = "cjpikdgbceefcbkpjabodpmgjgfbfjjp"
 DEFAULT_ORIGINS = (f"chrome-extension://{DEFAULT_EXTENSION_ID}",)
 """The shipped extension; users add their own unpacked build's id in the config file."""
+EXTENSION_SCHEMES = frozenset({"chrome-extension", "moz-extension"})
+"""Origins of browser extensions: not allow-listed ones may pass with the token (rule 2)."""
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 PUBLIC_PATHS = frozenset({"/healthz"})
 """Paths that need no token (still subject to the Host and Origin rules)."""
@@ -106,7 +111,8 @@ class Decision:
     status: int = 200
     reason: str = ""
     via: str = ""
-    """How an allowed request proved itself: ``origin``, ``token`` or ``public``."""
+    """How an allowed request proved itself: ``origin``, ``token``, ``extension-token``
+    (an extension origin that is not allow-listed, with the token) or ``public``."""
 
 
 class Gate:
@@ -130,21 +136,37 @@ class Gate:
         hosts = headers.get_all("Host")
         if len(hosts) != 1 or not host_is_allowed(hosts[0], self.allowed_hosts):
             return Decision(False, 403, f"Host {_short(hosts)} is not a loopback name")
+        url = urlsplit(path)
         origins = headers.get_all("Origin")
         if origins:
             origin = origins[0].strip().rstrip("/").lower()
             if len(origins) == 1 and origin in self.allowed_origins:
                 return Decision(True, via="origin")
-            return Decision(False, 403, f"Origin {_short(origins)} is not an allowed extension")
-        url = urlsplit(path)
+            if len(origins) != 1 or not _is_extension_origin(origin):
+                return Decision(False, 403, f"Origin {_short(origins)} is not an allowed extension")
+            # An extension we cannot know by origin (Firefox's per-install uuid): only the
+            # token pairs it, on every path (no public exemption for an unknown extension).
+            refused = self._token_refusal(headers, url.query)
+            if refused:
+                return Decision(
+                    False, 403, f"Origin {_short(origins)} is not allow-listed: {refused}"
+                )
+            return Decision(True, via="extension-token")
         if url.path in PUBLIC_PATHS:
             return Decision(True, via="public")
-        presented = _presented_token(headers, url.query)
-        if presented is None:
-            return Decision(False, 403, "missing token (Authorization: Bearer, or ?token=)")
-        if not hmac.compare_digest(presented.encode(), self._token):
-            return Decision(False, 403, "wrong token")
+        refused = self._token_refusal(headers, url.query)
+        if refused:
+            return Decision(False, 403, refused)
         return Decision(True, via="token")
+
+    def _token_refusal(self, headers: Headers, query: str) -> str:
+        """Why the presented token does not open the gate; empty if it does."""
+        presented = _presented_token(headers, query)
+        if presented is None:
+            return "missing token (Authorization: Bearer, or ?token=)"
+        if not hmac.compare_digest(presented.encode(), self._token):
+            return "wrong token"
+        return ""
 
 
 class Headers(Protocol):
@@ -165,6 +187,12 @@ def _presented_token(headers: Headers, query: str) -> str | None:
     if values and len(values) == 1:
         return values[0]
     return None
+
+
+def _is_extension_origin(origin: str) -> bool:
+    """``<extension scheme>://<id>`` with a non-empty id and nothing after it."""
+    scheme, sep, rest = origin.partition("://")
+    return bool(sep) and scheme in EXTENSION_SCHEMES and bool(rest) and "/" not in rest
 
 
 def _short(values: list[str]) -> str:
