@@ -30,10 +30,10 @@ def naive_session(stream: str, sample_rate_hz: int, channels: int, sample_format
 
 
 def main(argv: list[str]) -> int:
-    import streamchill.streamer.daemon
+    from streamchill.streamer import daemon as daemon_module
     from streamchill.streamer.commands.cli import main as streamchill
 
-    class NaiveDaemon(streamchill.streamer.daemon.Daemon):
+    class NaiveDaemon(daemon_module.Daemon):
         """The shipped daemon with the naive session factory as its default."""
 
         def __init__(self, settings: Any, **kwargs: Any) -> None:
@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
             super().__init__(settings, **kwargs)
 
     # `streamchill daemon` looks the class up in streamchill.streamer.daemon when it runs.
-    streamchill.streamer.daemon.Daemon = NaiveDaemon  # type: ignore[misc]
+    daemon_module.Daemon = NaiveDaemon  # type: ignore[misc]
     return streamchill(["daemon", *argv])
 
 
