@@ -200,7 +200,7 @@ class AudioFile:
 
 
 def open_audio(path: Path) -> AudioFile:
-    """Open ``path`` for streaming; a :class:`SourceError` with a one-line reason if it cannot be."""
+    """Open ``path`` for streaming; a :class:`SourceError` with a one-line reason if not."""
     return AudioFile(path)
 
 
