@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 MEDIA_SUFFIXES = {
     ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".flac", ".wav", ".mp4", ".mkv",
-    ".webm", ".mov", ".wma", ".aiff", ".aif",
+    ".webm", ".mov", ".wma", ".aiff", ".aif", ".aifc", ".mka", ".m4b",
 }  # fmt: skip
 
 
