@@ -25,12 +25,13 @@ from tests.support.media import MATRIX, Format, write_media
 CLIP_S = 10.0
 REFERENCE = Format(".wav", "wav", "pcm_f32le")
 
-LOSSLESS_TOLERANCE = 0.002
+LOSSLESS_TOLERANCE = 0.001
 """|calm probability - WAV's| for 16-32-bit PCM, FLAC and ALAC: the same samples up to
-quantisation below -90 dB; measured <= 0.0001."""
-LOSSY_TOLERANCE = 0.05
+quantisation below -90 dB; measured <= 0.0001 on this clip."""
+LOSSY_TOLERANCE = 0.03
 """The same for 8-bit PCM and the perceptual codecs (AAC, MP3, Vorbis, Opus at their default
-bitrates), which change the signal under the model; measured <= 0.03 on mid-scale mixes."""
+bitrates), which change the signal under the model; measured <= 0.009 on this clip and
+<= 0.025 on other mid-scale mixes of the examples."""
 LOSSY = {"pcm_u8", "aac", "libmp3lame", "vorbis", "libopus"}
 
 
@@ -78,6 +79,27 @@ def test_blocks_are_exact_and_cover_the_file_whatever_the_codec_frame(
     assert {len(b) for b in blocks[:-1]} == {int(0.1 * rate)}
     assert all(b.dtype == np.float32 and b.shape[1] == 2 for b in blocks)
     np.testing.assert_allclose(np.concatenate(blocks), samples, atol=1 / 32768)
+
+
+def test_a_file_outside_the_sessions_range_is_brought_inside(tmp_path: Path) -> None:
+    """A 384 kHz, 12-channel (7.1.4) master: the rate capped at 192 kHz, the channels averaged."""
+    import av
+
+    rate, tone = 384_000, (0.3 * np.sin(np.arange(38_400) / 10)).astype(np.float32)
+    path = tmp_path / "master.wav"
+    with av.open(str(path), mode="w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate)
+        stream.layout = "12c"
+        interleaved = np.repeat(tone, 12).reshape(1, -1)  # packed: one plane, 12 per frame
+        frame = av.AudioFrame.from_ndarray(interleaved, format="flt", layout="12c")
+        frame.sample_rate, frame.pts = rate, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with open_audio(path) as audio:
+        samples = np.concatenate(list(audio.blocks(0.1)))
+        assert (audio.sample_rate_hz, audio.channels) == (192_000, 1)
+    assert len(samples) == pytest.approx(19_200, abs=64)
+    assert float(np.abs(samples).max()) == pytest.approx(0.3, abs=0.01)
 
 
 def test_a_truncated_stream_is_analysed_as_far_as_it_goes(

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from streamchill.analyzer.audio import MAX_CHANNELS, MAX_RATE_HZ, MIN_RATE_HZ
 from streamchill.streamer.errors import SourceError
 
 MAX_BAD_PACKETS = 50
@@ -91,13 +92,18 @@ class AudioFile:
         try:
             self._stream = self._pick_stream()
             codec = self._stream.codec_context
-            self.sample_rate_hz: int = int(codec.sample_rate or 0)
-            self.channels: int = int(codec.channels or 0)
-            if self.sample_rate_hz <= 0 or self.channels <= 0:
+            rate_hz, channels = int(codec.sample_rate or 0), int(codec.channels or 0)
+            if rate_hz <= 0 or channels <= 0:
                 raise SourceError(f"{path}: the audio track states no sample rate or channels")
         except BaseException:
             self._container.close()
             raise
+        # The session's edge takes 8-192 kHz and 1-8 channels; the rare file outside (a
+        # 384 kHz master, a 7.1.4 or 16-track recording) is brought inside here: the rate by
+        # FFmpeg, the channels averaged to mono (what the session would do with them anyway).
+        self.sample_rate_hz: int = min(max(rate_hz, MIN_RATE_HZ), MAX_RATE_HZ)
+        self._source_channels = channels
+        self.channels: int = channels if channels <= MAX_CHANNELS else 1
         self.codec_name: str = codec.name
         self.duration_s: float | None = _duration_s(self._container, self._stream)
 
@@ -141,13 +147,21 @@ class AudioFile:
             for frame in decoded:
                 if resampler is None:
                     resampler = av.AudioResampler(
-                        format="flt", layout=_layout(frame, self.channels), rate=self.sample_rate_hz
+                        format="flt",
+                        layout=_layout(frame, self._source_channels),
+                        rate=self.sample_rate_hz,
                     )
                 for out in resampler.resample(frame):
-                    yield out.to_ndarray().reshape(-1, self.channels)
+                    yield self._shaped(out)
         if resampler is not None:
             for out in resampler.resample(None):
-                yield out.to_ndarray().reshape(-1, self.channels)
+                yield self._shaped(out)
+
+    def _shaped(self, frame: Any) -> np.ndarray:
+        samples = frame.to_ndarray().reshape(-1, self._source_channels)
+        if self._source_channels != self.channels:
+            return samples.mean(axis=1, keepdims=True, dtype=np.float32)
+        return samples
 
     def _packets(self) -> Iterator[Any]:
         import av
