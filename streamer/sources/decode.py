@@ -108,17 +108,10 @@ class AudioFile:
         self.duration_s: float | None = _duration_s(self._container, self._stream)
 
     def _pick_stream(self) -> Any:
-        streams = list(self._container.streams.audio)
-        if not streams:
+        if not self._container.streams.audio:
             raise SourceError(f"{self.path}: not a readable audio or video file (no audio track)")
-        # FFmpeg's own choice (the track a player would play); decoders are created lazily.
-        try:
-            best = self._container.streams.best("audio")
-        except Exception:  # older PyAV: no best(); the first track is a fine answer
-            best = None
-        stream = best if best is not None else streams[0]
-        stream.thread_type = "AUTO"
-        return stream
+        # FFmpeg's own choice among several tracks: the one a player would play.
+        return self._container.streams.best("audio")
 
     def frames(self) -> Iterator[np.ndarray]:
         """Decoded frames as they come (sizes set by the codec), float32 [frames, channels]."""
