@@ -102,6 +102,28 @@ def test_a_file_outside_the_sessions_range_is_brought_inside(tmp_path: Path) -> 
     assert float(np.abs(samples).max()) == pytest.approx(0.3, abs=0.01)
 
 
+def test_a_stream_that_changes_rate_and_layout_midway_is_read_whole(
+    clip: tuple[np.ndarray, int], tmp_path: Path
+) -> None:
+    """Two mp3s joined byte by byte (44.1 kHz stereo, then 22.05 kHz mono), as found online."""
+    samples, rate = clip
+    first = write_media(
+        tmp_path / "a.mp3", samples[: 3 * rate], rate, Format(".mp3", "mp3", "libmp3lame")
+    )
+    second = write_media(
+        tmp_path / "b.mp3",
+        samples[: 3 * rate, :1],
+        rate,
+        Format(".mp3", "mp3", "libmp3lame", 22_050),
+    )
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    with open_audio(joined) as audio:
+        total = sum(len(b) for b in audio.blocks(0.1))
+        assert (audio.sample_rate_hz, audio.channels) == (rate, 2)
+    assert total / rate == pytest.approx(6.0, abs=0.1)
+
+
 def test_a_truncated_stream_is_analysed_as_far_as_it_goes(
     clip: tuple[np.ndarray, int], tmp_path: Path
 ) -> None:

@@ -104,6 +104,7 @@ class AudioFile:
         self.sample_rate_hz: int = min(max(rate_hz, MIN_RATE_HZ), MAX_RATE_HZ)
         self._source_channels = channels
         self.channels: int = channels if channels <= MAX_CHANNELS else 1
+        self._out_layout: Any = None
         self.codec_name: str = codec.name
         self.duration_s: float | None = _duration_s(self._container, self._stream)
 
@@ -119,7 +120,10 @@ class AudioFile:
 
         # A format conversion only (to packed float32, same rate and layout): FFmpeg's
         # swresample does it in C for every sample format (u8, s16, s24/32, float, planar).
+        # A stream whose frames change format, layout or rate midway (joined mp3s, a
+        # broadcast) gets a new converter to the same output, after the old one is flushed.
         resampler: Any = None
+        made_for: tuple[str, str, int] | None = None
         bad = 0
         packets = self._packets()
         while True:
@@ -138,17 +142,23 @@ class AudioFile:
                     ) from exc
                 continue
             for frame in decoded:
-                if resampler is None:
-                    resampler = av.AudioResampler(
-                        format="flt",
-                        layout=_layout(frame, self._source_channels),
-                        rate=self.sample_rate_hz,
-                    )
+                kind = (frame.format.name, frame.layout.name, frame.sample_rate)
+                if kind != made_for:
+                    if resampler is not None:
+                        yield from (self._shaped(out) for out in resampler.resample(None))
+                    resampler, made_for = self._converter(frame), kind
                 for out in resampler.resample(frame):
                     yield self._shaped(out)
         if resampler is not None:
             for out in resampler.resample(None):
                 yield self._shaped(out)
+
+    def _converter(self, frame: Any) -> Any:
+        import av
+
+        if self._out_layout is None:  # the first frame's, kept for the whole file
+            self._out_layout = {1: "mono", 2: "stereo"}.get(self._source_channels, frame.layout)
+        return av.AudioResampler(format="flt", layout=self._out_layout, rate=self.sample_rate_hz)
 
     def _shaped(self, frame: Any) -> np.ndarray:
         samples = frame.to_ndarray().reshape(-1, self._source_channels)
@@ -160,17 +170,18 @@ class AudioFile:
         import av
 
         demux = self._container.demux(self._stream)
+        at_s = 0.0
         while True:
             try:
                 packet = next(demux)
-            except StopIteration:
+            except (StopIteration, av.EOFError):
                 return
-            except av.FFmpegError as exc:
-                if isinstance(exc, av.EOFError):
-                    return
-                raise SourceError(f"{self.path}: cannot read on ({_reason(exc)})") from exc
-            except OSError as exc:
-                raise SourceError(f"{self.path}: cannot read on ({exc.strerror or exc})") from exc
+            except (av.FFmpegError, OSError) as exc:
+                raise SourceError(
+                    f"{self.path}: cannot read past {at_s:.1f} s ({_reason(exc)})"
+                ) from exc
+            if packet.pts is not None and packet.time_base is not None:
+                at_s = float(packet.pts * packet.time_base)
             yield packet  # the final, empty packet flushes the decoder
 
     def blocks(self, block_s: float) -> Iterator[np.ndarray]:
@@ -232,14 +243,6 @@ def _check_readable(path: Path) -> None:
                 raise SourceError(f"{path}: file is empty")
     except OSError as exc:
         raise SourceError(f"{path}: cannot read ({exc.strerror})") from exc
-
-
-def _layout(frame: Any, channels: int) -> Any:
-    """The frame's layout, or the default one for its channel count when it names none."""
-    layout = frame.layout
-    if getattr(layout, "nb_channels", len(getattr(layout, "channels", ()))) == channels:
-        return layout
-    return {1: "mono", 2: "stereo"}.get(channels, layout)
 
 
 def _duration_s(container: Any, stream: Any) -> float | None:
