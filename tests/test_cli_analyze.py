@@ -13,9 +13,9 @@ import jsonschema
 import numpy as np
 import pytest
 
-from streamchill.analyzer.essentia_lib import essentia_standard
 from streamchill.streamer.commands.cli import main
 from tests.conftest import example_path
+from tests.support.media import Format, write_media
 
 SCHEMAS = Path(__file__).parents[1] / "analyzer" / "schema"
 VERDICT = json.loads((SCHEMAS / "verdict.schema.json").read_text())
@@ -28,11 +28,16 @@ def analyze(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[d
     return rc, [json.loads(line) for line in out.splitlines() if line.strip()], err
 
 
+FORMATS = {
+    ".wav": Format(".wav", "wav", "pcm_s16le"),
+    ".flac": Format(".flac", "flac", "flac"),
+    ".mp3": Format(".mp3", "mp3", "libmp3lame"),
+}
+
+
 def write_audio(path: Path, samples: np.ndarray, rate: int = 16_000) -> Path:
     stereo = np.repeat(samples.reshape(-1, 1), 2, axis=1).astype(np.float32)
-    fmt = path.suffix.lstrip(".")
-    essentia_standard().AudioWriter(filename=str(path), format=fmt, sampleRate=rate)(stereo)
-    return path
+    return write_media(path, stereo, rate, FORMATS[path.suffix])
 
 
 def test_shipped_examples_get_seed_shaped_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
@@ -120,9 +125,13 @@ def test_one_bad_file_does_not_stop_the_others(
 
 
 @pytest.fixture
-def http_server(tmp_path: Path) -> Iterator[str]:
-    """A local web server (never the internet) serving one media file and 404s."""
+def http_server(tmp_path: Path, decoded_examples: dict) -> Iterator[str]:
+    """A local web server (never the internet) serving two media files and 404s.
+
+    ``track.webm`` is Opus in WebM, what YouTube serves as its best audio (itag 251)."""
     (tmp_path / "track.ogg").write_bytes(example_path("calm").read_bytes())
+    samples, rate = decoded_examples["calm"]
+    write_media(tmp_path / "track.webm", samples, rate, Format(".webm", "webm", "libopus", 48_000))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     handler.log_message = lambda *a: None  # type: ignore[attr-defined]
@@ -137,6 +146,15 @@ def test_url_is_fetched_with_yt_dlp(http_server: str, capsys: pytest.CaptureFixt
     rc, (result,), err = analyze(capsys, f"{http_server}/track.ogg")
     assert rc == 0, err
     assert result["state"] == "calm"
+
+
+def test_webm_opus_url_like_youtube_gets_a_verdict(
+    http_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("yt_dlp")
+    rc, (result,), err = analyze(capsys, f"{http_server}/track.webm")
+    assert rc == 0, err
+    assert result["state"] == "calm" and result["duration_s"] == pytest.approx(20.0, abs=0.1)
 
 
 def test_failing_url_is_a_clear_error(http_server: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -117,3 +117,28 @@ def test_send_reports_audio_the_daemon_dropped_and_fails(tmp_path: Path) -> None
         assert "the daemon dropped" in err and "incomplete" in err
     finally:
         assert running.stop() == 0, running.log()
+
+
+def test_send_goes_on_after_an_unreadable_file_and_streams_webm_opus(
+    daemon: RunningDaemon,  # noqa: F811
+    tmp_path: Path,
+    decoded_examples: dict,
+) -> None:
+    """One line for the bad file, exit 1 (never a signal), and the next file is still sent."""
+    from tests.support.media import Format, write_media
+
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(b"\x00" * 1000)
+    samples, rate = decoded_examples["calm"]
+    good = write_media(
+        tmp_path / "calm.webm",
+        samples[: 3 * rate],
+        rate,
+        Format(".webm", "webm", "libopus", 48_000),
+    )
+    url = f"ws://127.0.0.1:{daemon.port}"
+    sent = cli("send", "--speed", "2", "--url", url, "--config-dir", str(daemon.config_dir),
+               str(bad), str(good))  # fmt: skip
+    assert sent.returncode == 1, sent.stderr
+    (line,) = sent.stderr.strip().splitlines()
+    assert str(bad) in line and "not a readable audio or video file" in line

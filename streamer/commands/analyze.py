@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 MEDIA_SUFFIXES = {
     ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".flac", ".wav", ".mp4", ".mkv",
-    ".webm", ".mov", ".wma", ".aiff", ".aif",
+    ".webm", ".mov", ".wma", ".aiff", ".aif", ".aifc", ".mka", ".m4b",
 }  # fmt: skip
 
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     # Heavy imports here, not at module level: `streamchill --help` stays instant.
     from streamchill.analyzer.errors import AnalyzerError
     from streamchill.analyzer.models_bundle import shared_models, thread_models
-    from streamchill.streamer.batch import analyze_audio, load_source
+    from streamchill.streamer.batch import analyze_source
     from streamchill.streamer.errors import StreamerError
 
     sources = expand_inputs(args.inputs)
@@ -73,10 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
     def one(source: str) -> AnalysisResult | None:
         try:
-            audio = load_source(source)
-            return analyze_audio(
+            return analyze_source(
                 source,
-                audio,
                 realtime=args.realtime,
                 on_event=emit if args.events else None,
                 on_progress=_progress_bar(source) if progress else None,
@@ -101,9 +99,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _progress_bar(name: str) -> Any:
     def show(done_s: float, total_s: float) -> None:
-        frac = min(1.0, done_s / total_s) if total_s else 1.0
+        if not total_s:  # the container does not state its length: count seconds instead
+            sys.stderr.write(f"\r{Path(name).name[:30]:30} {done_s:8.0f} s")
+            return
+        frac = min(1.0, done_s / total_s)
         bar = "#" * int(frac * 30)
-        end = "\n" if frac >= 1.0 else ""
+        end = "\n" if done_s >= total_s else ""
         sys.stderr.write(f"\r{Path(name).name[:30]:30} [{bar:30}] {frac:4.0%}{end}")
         sys.stderr.flush()
 

@@ -17,9 +17,12 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from streamchill.streamer.sources.decode import AudioFile
 
 FRAME_S = 0.1
 BYE_TIMEOUT_S = 30.0
@@ -76,13 +79,21 @@ async def _daemon_messages(ws: Any, path: Path, dropped: list[int]) -> None:
 async def send_file(url: str, token: str, path: Path, sample_format: str, speed: float) -> None:
     """Decode ``path`` and stream it; raises StreamerError with a one-line reason, and
     :class:`AudioDropped` when the daemon reported dropping some of the audio."""
+    from streamchill.streamer.sources.decode import open_audio
+
+    with open_audio(path) as audio:
+        await _send_audio(url, token, path, audio, sample_format, speed)
+
+
+async def _send_audio(
+    url: str, token: str, path: Path, audio: AudioFile, sample_format: str, speed: float
+) -> None:
+    """Stream an opened file block by block: decoded as it is sent, never held whole."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus, WebSocketException
 
     from streamchill.streamer.errors import SourceError
-    from streamchill.streamer.sources.decode import decode_file
 
-    audio = decode_file(path)
     hello = {
         "type": "hello", "v": 1, "stream": stream_name(path), "sample_format": sample_format,
         "sample_rate_hz": audio.sample_rate_hz, "channels": audio.channels, "title": path.name,

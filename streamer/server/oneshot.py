@@ -18,10 +18,9 @@ log = logging.getLogger(__name__)
 
 
 def _analyze(source: str) -> dict[str, Any]:
-    from streamchill.streamer.batch import analyze_audio, load_source
+    from streamchill.streamer.batch import analyze_source
 
-    audio = load_source(source)
-    result = analyze_audio(source, audio)
+    result = analyze_source(source)
     return {"source": source, **result.verdict}
 
 

@@ -33,7 +33,9 @@ def download_audio(arg: str, workdir: Path | None = None) -> Path:
         ) from exc
     target = workdir or Path(tempfile.mkdtemp(prefix="streamchill-"))
     options: dict[str, Any] = {
-        "format": "bestaudio/best",
+        # Opus first (YouTube's best audio, webm): the decoder reads every format, but this
+        # one needs no remux and is the smallest download for the quality.
+        "format": "bestaudio[acodec=opus]/bestaudio/best",
         "outtmpl": str(target / "%(id)s.%(ext)s"),
         "quiet": True,
         "no_warnings": True,
