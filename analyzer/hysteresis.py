@@ -1,9 +1,20 @@
 """The state machine that turns per-hop probabilities into a state that does not flicker.
 
-Two mechanisms keep it steady: separate enter/exit thresholds (a state is entered at a
-stricter value than it is left), and a minimum dwell (a new state must be wanted for
-``min_dwell_s`` of media time). Both yield when the analyzer reports a change of music:
-then the evidence is new and the state may follow at once.
+Four rules keep it steady without making it slow:
+
+* **Thresholds with hysteresis that grows with confidence.** A state is entered at a
+  stricter value than it is left, and the gap widens as the segment gathers patches: a
+  piece judged calm on ten patches does not drop to ``neutral`` because its mean wobbles,
+  while a young segment can still be left at the plain exit threshold.
+* **A minimum dwell**: a new state must be wanted for ``min_dwell_s`` of media time.
+  Waived when the analyzer confirms a change of music (the evidence is new), when the
+  audio falls silent or turns into a steady tone, and when it leaves silence or a tone.
+* **Speech needs two patches inside music.** From a music state, ``speech`` is entered only
+  when the segment's newest ``speech_confirm_patches`` patches each sound like speech: one
+  patch of a sung or shouted passage is not a talk show.
+* **After a pause, wait for a judgement of the new audio.** Leaving silence or a steady
+  tone, the state holds until a patch of what follows has been judged, rather than
+  showing the evidence from before the pause.
 """
 
 from __future__ import annotations
@@ -12,6 +23,8 @@ from dataclasses import dataclass
 
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.events import MoodState
+
+MUSIC_STATES = (MoodState.CALM, MoodState.AGGRESSIVE, MoodState.NEUTRAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +41,12 @@ class Observation:
     """At least one patch has been judged (else we cannot say anything yet)."""
     fresh_segment: bool
     """The music changed and this hop is the first judgement of the new part."""
+    speech_patches: int = 0
+    """How many of the segment's newest patches, in a row, each sound like speech."""
+    segment_patches: int = 1
+    """Patches the window probabilities rest on (the segment's evidence)."""
+    stale: bool = False
+    """No patch of the audio since the last silent or steady hop has been judged yet."""
 
 
 class MoodStateMachine:
@@ -36,8 +55,16 @@ class MoodStateMachine:
     def __init__(self, config: AnalyzerConfig) -> None:
         self.config = config
         self.state = MoodState.WARMING_UP
+        self._quiet = False
+        """The state was chosen because the audio was silent or a steady tone."""
         self._candidate: MoodState | None = None
         self._candidate_since_s = 0.0
+
+    def widening(self, segment_patches: int) -> float:
+        """How far beyond its exit threshold a held state may drift, for this much evidence."""
+        c = self.config
+        span = max(1, c.confident_after_patches - 1)
+        return c.confident_widening * min(1.0, max(0, segment_patches - 1) / span)
 
     def wanted(self, obs: Observation) -> MoodState:
         """The state this hop's evidence asks for, given the current state (thresholds only)."""
@@ -48,13 +75,17 @@ class MoodStateMachine:
             return MoodState.WARMING_UP
         if obs.steady:
             return MoodState.NEUTRAL
+        in_music = self.state in MUSIC_STATES and not self._quiet
         speech_threshold = c.speech_exit if self.state is MoodState.SPEECH else c.speech_enter
-        if obs.speech_probability >= speech_threshold:
+        if obs.speech_probability >= speech_threshold and (
+            not in_music or obs.speech_patches >= c.speech_confirm_patches
+        ):
             return MoodState.SPEECH
         p = obs.calm_probability
-        if self.state is MoodState.CALM and p >= c.calm_exit:
+        widen = self.widening(obs.segment_patches)
+        if self.state is MoodState.CALM and p >= c.calm_exit - widen:
             return MoodState.CALM
-        if self.state is MoodState.AGGRESSIVE and p <= c.aggressive_exit:
+        if self.state is MoodState.AGGRESSIVE and p <= c.aggressive_exit + widen:
             return MoodState.AGGRESSIVE
         if p >= c.calm_enter:
             return MoodState.CALM
@@ -64,19 +95,22 @@ class MoodStateMachine:
 
     def update(self, obs: Observation) -> MoodState:
         """Advance by one hop and return the (possibly unchanged) state."""
+        if self._quiet and obs.stale and not (obs.silent or obs.steady):
+            return self.state  # the pause is over; wait for a judgement of what follows
         want = self.wanted(obs)
+        quiet_now = obs.silent or obs.steady
         if want is self.state:
             self._candidate = None
+            self._quiet = quiet_now
             return self.state
         immediate = (
-            obs.fresh_segment
-            or want is MoodState.SILENCE
-            or self.state in (MoodState.WARMING_UP, MoodState.SILENCE)
+            obs.fresh_segment or quiet_now or self._quiet or self.state is MoodState.WARMING_UP
         )
         if want is not self._candidate:
             self._candidate = want
             self._candidate_since_s = obs.media_time_s
         if immediate or obs.media_time_s - self._candidate_since_s >= self.config.min_dwell_s:
             self.state = want
+            self._quiet = quiet_now
             self._candidate = None
         return self.state
