@@ -7,11 +7,14 @@ Four rules keep it steady without making it slow:
   piece judged calm on ten patches does not drop to ``neutral`` because its mean wobbles,
   while a young segment can still be left at the plain exit threshold.
 * **A minimum dwell**: a new state must be wanted for ``min_dwell_s`` of media time.
-  Waived when the analyzer confirms a change of music (the evidence is new), when the
-  audio falls silent or turns into a steady tone, and when it leaves silence or a tone.
-* **Speech needs two patches inside music.** From a music state, ``speech`` is entered only
-  when the segment's newest ``speech_confirm_patches`` patches each sound like speech: one
-  patch of a sung or shouted passage is not a talk show.
+  Waived when the analyzer confirms a change of music (the evidence is new), unless it
+  would only take a calm or aggressive state to ``neutral``; waived too when the audio
+  falls silent or turns into a steady tone, and when it leaves silence or a tone.
+* **Speech needs patches that sound like speech, two of them inside music.** ``speech`` is
+  entered only when the newest patch is as clearly speech as the devset's speech is (the
+  head's probability alone saturates on some music), and from a music state only when the
+  segment's newest ``speech_confirm_patches`` patches are: one patch of a sung or shouted
+  passage is not a talk show.
 * **After a pause, wait for a judgement of the new audio.** Leaving silence or a steady
   tone, the state holds until a patch of what follows has been judged, rather than
   showing the evidence from before the pause.
@@ -42,7 +45,8 @@ class Observation:
     fresh_segment: bool
     """The music changed and this hop is the first judgement of the new part."""
     speech_patches: int = 0
-    """How many of the segment's newest patches, in a row, each sound like speech."""
+    """How many of the segment's newest patches, in a row, sound like speech (calibrated
+    logit at least ``speech_patch_logit``)."""
     segment_patches: int = 1
     """Patches the window probabilities rest on (the segment's evidence)."""
     stale: bool = False
@@ -75,12 +79,13 @@ class MoodStateMachine:
             return MoodState.WARMING_UP
         if obs.steady:
             return MoodState.NEUTRAL
-        in_music = self.state in MUSIC_STATES and not self._quiet
-        speech_threshold = c.speech_exit if self.state is MoodState.SPEECH else c.speech_enter
-        if obs.speech_probability >= speech_threshold and (
-            not in_music or obs.speech_patches >= c.speech_confirm_patches
-        ):
-            return MoodState.SPEECH
+        if self.state is MoodState.SPEECH:
+            if obs.speech_probability >= c.speech_exit:
+                return MoodState.SPEECH
+        elif obs.speech_probability >= c.speech_enter:
+            in_music = self.state in MUSIC_STATES and not self._quiet
+            if obs.speech_patches >= (c.speech_confirm_patches if in_music else 1):
+                return MoodState.SPEECH
         p = obs.calm_probability
         widen = self.widening(obs.segment_patches)
         if self.state is MoodState.CALM and p >= c.calm_exit - widen:
@@ -103,9 +108,11 @@ class MoodStateMachine:
             self._candidate = None
             self._quiet = quiet_now
             return self.state
-        immediate = (
-            obs.fresh_segment or quiet_now or self._quiet or self.state is MoodState.WARMING_UP
-        )
+        # New music waives the dwell, except that new music in the neutral band is not yet
+        # a reason to drop the calm or aggressive mood held.
+        moods = (MoodState.CALM, MoodState.AGGRESSIVE)
+        fresh = obs.fresh_segment and not (want is MoodState.NEUTRAL and self.state in moods)
+        immediate = fresh or quiet_now or self._quiet or self.state is MoodState.WARMING_UP
         if want is not self._candidate:
             self._candidate = want
             self._candidate_since_s = obs.media_time_s

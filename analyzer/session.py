@@ -4,10 +4,12 @@ Work is incremental. Every hop computes only the new mel frames, the tempo curve
 values and the level of the new audio; a 3 s patch goes through the CNN only when a new
 one is complete (every ``patch_interval_s``), and DFA danceability is refreshed every
 ``danceability_interval_s``. The CNN's window score aggregates the patch logits of the
-current *segment*: when the mel frames show a change of music, the patches from before
-the change stop counting as soon as the first patch after it is judged, so the state
-follows a new track within about one patch (3 s) plus a hop, not the 15 s a plain 30 s
-average needs. The per-30 s features keep their full window.
+current *segment*: when the mel frames show a change of music and the first two patches
+after it (the second judged one hop after the first) both judge it differently, the
+patches from before the change stop counting, so the state follows a new track within
+about one patch (3 s) plus two hops, not the 15 s a plain 30 s average needs; when they
+do not, the piece keeps its evidence (``segments.py``). The per-30 s features keep their
+full window.
 
 Audio is processed in pieces that end exactly on hop boundaries, so the events do not
 depend on how the caller chunked the stream.
@@ -314,11 +316,14 @@ class Session:
         self._danceability_at_s = end_sample / TARGET_RATE_HZ
 
     def _speech_run(self, seg: list[PatchResult]) -> int:
-        """How many of the segment's newest patches, in a row, each sound like speech."""
-        run = 0
+        """How many of the segment's newest patches, in a row, each sound like speech.
+
+        Judged on the calibrated logit, not the probability: the probability saturates at
+        1.0 well before a patch is as clearly speech as the devset's speech is.
+        """
+        head, run = self._models.speech, 0
         for p in reversed(seg):
-            prob = self._models.speech.window_probability(np.array([p.speech_logit]))
-            if prob < self.config.speech_enter:
+            if head.platt_a * p.speech_logit + head.platt_b < self.config.speech_patch_logit:
                 break
             run += 1
         return run

@@ -48,8 +48,8 @@ from transition_pieces import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transitions.json"
-FULL = {"sequences": 24, "pieces": 9}
-QUICK = {"sequences": 8, "pieces": 8}
+FULL = {"sequences": 16, "pieces": 9}
+QUICK = {"sequences": 6, "pieces": 9}
 SPEECH_GRACE_S = 5.0
 """Music events this soon after a cut belong to the lag, not to the speech share."""
 UNSETTLED_S = 10.0

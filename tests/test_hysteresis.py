@@ -48,6 +48,14 @@ def test_a_detected_change_of_music_waives_the_dwell() -> None:
     assert m.update(obs(2.0, 0.1, fresh_segment=True)) is MoodState.AGGRESSIVE
 
 
+def test_new_music_in_the_neutral_band_does_not_drop_a_mood_at_once() -> None:
+    m = MoodStateMachine(AnalyzerConfig(min_dwell_s=3.0))
+    run(m, [0.1, 0.1])
+    assert m.update(obs(2.0, 0.5, fresh_segment=True)) is MoodState.AGGRESSIVE
+    assert m.update(obs(3.0, 0.3)) is MoodState.AGGRESSIVE  # it was a passing bridge
+    assert m.update(obs(4.0, 0.9, fresh_segment=True)) is MoodState.CALM  # a mood: at once
+
+
 def test_silence_is_immediate_and_never_calm() -> None:
     m = MoodStateMachine(AnalyzerConfig())
     run(m, [0.9, 0.9])
@@ -67,6 +75,13 @@ def test_one_patch_that_sounds_like_speech_inside_music_is_not_speech() -> None:
     shout = {"speech_probability": 0.99, "fresh_segment": True}
     assert m.update(obs(2.0, 0.9, speech_patches=1, **shout)) is MoodState.CALM
     assert m.update(obs(3.0, 0.9, speech_patches=2, **shout)) is MoodState.SPEECH
+
+
+def test_a_saturated_speech_probability_without_a_speech_like_patch_is_not_speech() -> None:
+    m = MoodStateMachine(AnalyzerConfig())
+    assert (
+        m.update(obs(0.0, 0.1, speech_probability=0.99, speech_patches=0)) is MoodState.AGGRESSIVE
+    )
 
 
 def test_speech_after_silence_needs_only_one_patch() -> None:
