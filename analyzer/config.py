@@ -24,10 +24,12 @@ class AnalyzerConfig:
     calm_exit: float = 0.5
     aggressive_enter: float = 0.4
     aggressive_exit: float = 0.5
-    """The neutral band is (0.4, 0.6) and a held state is left only past the heads' own 0.5.
-    Held-out calm clips judged right sit at 0.79-1.00 over the whole clip, but their 30 s
-    window dips to 0.55-0.65 inside a piece; with the old band (0.35, 0.65) such pieces
-    swung calm <-> neutral (docs/benchmarks.md, "The state")."""
+    """The neutral band is (0.4, 0.6) and a held state is left only past the heads' own 0.5
+    (was (0.35, 0.65), left at 0.55/0.45). Measured on 2026-12-01 (issue 20): calm pieces
+    whose 30 s window sat at 0.55-0.70 swung calm <-> neutral 14 times in 8 sequences. On
+    the transitions benchmark both bands give the same flips (3 in 23 min of music): the
+    held-out calm clips judged right all sit at 0.79-1.00 over the whole clip, so the band
+    edge is not what this sample tests."""
     speech_enter: float = 0.6
     speech_exit: float = 0.4
     speech_patch_logit: float = 11.0
@@ -39,11 +41,17 @@ class AnalyzerConfig:
     speech to 13 s at p90 (a cut patch falls short of it) and caught no more music."""
     speech_confirm_patches: int = 2
     """From a music state, ``speech`` needs this many newest patches in a row that sound
-    like speech (one suffices after silence, a tone, or at the start)."""
+    like speech (one suffices after silence, a tone, or at the start). With the
+    ``speech_patch_logit`` rule the benchmark's music caught no speech either way (1 or
+    2); 2 guards against a single shouted or sung patch at a cost of 0.1 s at p90."""
     confident_after_patches: int = 5
     confident_widening: float = 0.1
     """A held calm or aggressive state may drift this far beyond its exit threshold once
-    its segment rests on ``confident_after_patches`` patches (linearly less before)."""
+    its segment rests on ``confident_after_patches`` patches (linearly less before): the
+    30 s mean of a long segment moves slowly, and a dip to 0.45 inside a calm piece is the
+    piece, not a change. On the transitions benchmark's 14 first sequences (23 min of
+    steady music): 0 gave 4 flips in music and 11 per hour of any steady audio, 0.1 gave
+    3 and 5.6; 0.2 gave the same as 0.1, so the smaller one stays."""
     min_dwell_s: float = 3.0
     """A state must be wanted this long before it replaces another (waived after a change)."""
 
@@ -63,7 +71,9 @@ class AnalyzerConfig:
     differs from the old segment's by more than this."""
     second_patch_after_s: float = 1.0
     """A tentative change of music is decided by a second patch judged this long after
-    the first (not a whole patch later), so a confirmed change is followed within ~5 s."""
+    the first (not a whole patch later): the first patch after a cut completes ~3.3-4.9 s
+    after it, so a second one a whole patch later would put every followed change past
+    6 s; one hop later keeps the median lag at 3.3 s (transitions benchmark)."""
     patch_change_delta: float = 0.7
     """Without mel novelty, a patch whose calm or speech probability differs from the
     segment's by more than this starts a new segment on its own (talk -> song)."""
