@@ -38,8 +38,9 @@ class AnalyzerConfig:
     saturates: held-out game music reached 0.99+ on a few patches, at calibrated logits of
     up to 15.3 over 1,400 patches (stretches of ambient hedgewars tracks). On the
     transitions benchmark with calm v4, 11 (the speech's 1st percentile) let 1.9 % of music
-    events say speech; 19 may be slower to follow speech after a pause (a patch cut across
-    the pause falls short of it)."""
+    events say speech and 19 lets 1.15 %, most of it the state staying in speech after a
+    cut to music; 19 is slower to follow speech after a pause (13 s once in 2: a patch cut
+    across the pause falls short of it)."""
     speech_confirm_patches: int = 2
     """From a music state, ``speech`` needs this many newest patches in a row that sound
     like speech (one suffices after silence, a tone, or at the start). With the
