@@ -1,9 +1,23 @@
 """The state machine that turns per-hop probabilities into a state that does not flicker.
 
-Two mechanisms keep it steady: separate enter/exit thresholds (a state is entered at a
-stricter value than it is left), and a minimum dwell (a new state must be wanted for
-``min_dwell_s`` of media time). Both yield when the analyzer reports a change of music:
-then the evidence is new and the state may follow at once.
+Four rules keep it steady without making it slow:
+
+* **Thresholds with hysteresis that grows with confidence.** A state is entered at a
+  stricter value than it is left, and the gap widens as the segment gathers patches: a
+  piece judged calm on ten patches does not drop to ``neutral`` because its mean wobbles,
+  while a young segment can still be left at the plain exit threshold.
+* **A minimum dwell**: a new state must be wanted for ``min_dwell_s`` of media time.
+  Waived when the analyzer confirms a change of music (the evidence is new), unless it
+  would only take a calm or aggressive state to ``neutral``; waived too when the audio
+  falls silent or turns into a steady tone, and when it leaves silence or a tone.
+* **Speech needs patches that sound like speech, two of them inside music.** ``speech`` is
+  entered only when the newest patch is as clearly speech as the devset's speech is (the
+  head's probability alone saturates on some music), and from a music state only when the
+  segment's newest ``speech_confirm_patches`` patches are: one patch of a sung or shouted
+  passage is not a talk show.
+* **After a pause, wait for a judgement of the new audio.** Leaving silence or a steady
+  tone, the state holds until a patch of what follows has been judged, rather than
+  showing the evidence from before the pause.
 """
 
 from __future__ import annotations
@@ -12,6 +26,8 @@ from dataclasses import dataclass
 
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.events import MoodState
+
+MUSIC_STATES = (MoodState.CALM, MoodState.AGGRESSIVE, MoodState.NEUTRAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +44,13 @@ class Observation:
     """At least one patch has been judged (else we cannot say anything yet)."""
     fresh_segment: bool
     """The music changed and this hop is the first judgement of the new part."""
+    speech_patches: int = 0
+    """How many of the segment's newest patches, in a row, sound like speech (calibrated
+    logit at least ``speech_patch_logit``)."""
+    segment_patches: int = 1
+    """Patches the window probabilities rest on (the segment's evidence)."""
+    stale: bool = False
+    """No patch of the audio since the last silent or steady hop has been judged yet."""
 
 
 class MoodStateMachine:
@@ -36,8 +59,16 @@ class MoodStateMachine:
     def __init__(self, config: AnalyzerConfig) -> None:
         self.config = config
         self.state = MoodState.WARMING_UP
+        self._quiet = False
+        """The state was chosen because the audio was silent or a steady tone."""
         self._candidate: MoodState | None = None
         self._candidate_since_s = 0.0
+
+    def widening(self, segment_patches: int) -> float:
+        """How far beyond its exit threshold a held state may drift, for this much evidence."""
+        c = self.config
+        span = max(1, c.confident_after_patches - 1)
+        return c.confident_widening * min(1.0, max(0, segment_patches - 1) / span)
 
     def wanted(self, obs: Observation) -> MoodState:
         """The state this hop's evidence asks for, given the current state (thresholds only)."""
@@ -48,13 +79,18 @@ class MoodStateMachine:
             return MoodState.WARMING_UP
         if obs.steady:
             return MoodState.NEUTRAL
-        speech_threshold = c.speech_exit if self.state is MoodState.SPEECH else c.speech_enter
-        if obs.speech_probability >= speech_threshold:
-            return MoodState.SPEECH
+        if self.state is MoodState.SPEECH:
+            if obs.speech_probability >= c.speech_exit:
+                return MoodState.SPEECH
+        elif obs.speech_probability >= c.speech_enter:
+            in_music = self.state in MUSIC_STATES and not self._quiet
+            if obs.speech_patches >= (c.speech_confirm_patches if in_music else 1):
+                return MoodState.SPEECH
         p = obs.calm_probability
-        if self.state is MoodState.CALM and p >= c.calm_exit:
+        widen = self.widening(obs.segment_patches)
+        if self.state is MoodState.CALM and p >= c.calm_exit - widen:
             return MoodState.CALM
-        if self.state is MoodState.AGGRESSIVE and p <= c.aggressive_exit:
+        if self.state is MoodState.AGGRESSIVE and p <= c.aggressive_exit + widen:
             return MoodState.AGGRESSIVE
         if p >= c.calm_enter:
             return MoodState.CALM
@@ -64,19 +100,24 @@ class MoodStateMachine:
 
     def update(self, obs: Observation) -> MoodState:
         """Advance by one hop and return the (possibly unchanged) state."""
+        if self._quiet and obs.stale and not (obs.silent or obs.steady):
+            return self.state  # the pause is over; wait for a judgement of what follows
         want = self.wanted(obs)
+        quiet_now = obs.silent or obs.steady
         if want is self.state:
             self._candidate = None
+            self._quiet = quiet_now
             return self.state
-        immediate = (
-            obs.fresh_segment
-            or want is MoodState.SILENCE
-            or self.state in (MoodState.WARMING_UP, MoodState.SILENCE)
-        )
+        # New music waives the dwell, except that new music in the neutral band is not yet
+        # a reason to drop the calm or aggressive mood held.
+        moods = (MoodState.CALM, MoodState.AGGRESSIVE)
+        fresh = obs.fresh_segment and not (want is MoodState.NEUTRAL and self.state in moods)
+        immediate = fresh or quiet_now or self._quiet or self.state is MoodState.WARMING_UP
         if want is not self._candidate:
             self._candidate = want
             self._candidate_since_s = obs.media_time_s
         if immediate or obs.media_time_s - self._candidate_since_s >= self.config.min_dwell_s:
             self.state = want
+            self._quiet = quiet_now
             self._candidate = None
         return self.state

@@ -2,11 +2,16 @@
 
 A stream's window score aggregates the patches of the current segment only. When the mel
 frames suggest a change of music (novelty), the change point is *proposed*; the first
-patch judged after it confirms the change if the CNN judges it differently from the
-segment so far, and only then do older patches stop counting. A patch judged very
-differently without any mel novelty (speech and music can share a spectral envelope) also
-starts a segment. For the first couple of patches of a new segment the state may move
-without the usual dwell (the segment is *young*).
+patch judged after it splits the segment *tentatively* if the CNN judges it differently
+from the segment so far, and the next patch (judged one hop later, not a whole patch
+later) decides: if it too differs from the old segment the change is confirmed and older
+patches stop counting; if not, nothing changed and the piece keeps its evidence (a new
+section or a fill inside one track is not a new track). A patch judged very differently
+without any mel novelty (speech and music can share a spectral envelope) splits the same
+way. Patches that are silent or a steady tone never vote and never decide a change: a
+pause inside a piece does not drop the piece's evidence. For the first couple of patches
+of a confirmed segment the state may move without the usual dwell (the segment is
+*young*).
 
 This bookkeeping is pure (no audio, no model): :class:`SegmentTracker` takes judged
 patches and change proposals and answers which patches count, so it can be tested on its
@@ -39,6 +44,8 @@ class PatchResult:
     tags: np.ndarray
     level_db: float
     """Mean level of the patch's audio, dBFS: silent patches do not vote."""
+    steady: bool = False
+    """The patch is a steady tone, hum or noise: it does not vote either."""
 
     @property
     def start_s(self) -> float:
@@ -81,6 +88,8 @@ class SegmentTracker:
         """Mel frame where the current segment begins."""
         self.pending_frame: int | None = None
         """A proposed change point that the next patch after it will confirm or reject."""
+        self._split_from: int | None = None
+        """While a split awaits its second patch: where the segment before it began."""
         self._young_left = 0
 
     @property
@@ -92,24 +101,53 @@ class SegmentTracker:
     def has_patches(self) -> bool:
         return bool(self._patches)
 
+    @property
+    def awaiting_second(self) -> bool:
+        """A split is tentative: the next patch (due one hop later) confirms or undoes it."""
+        return self._split_from is not None
+
+    def voting(self, patch: PatchResult) -> bool:
+        """Does this patch count as evidence (neither silent nor a steady tone)?"""
+        return patch.level_db > self._silence_db and not patch.steady
+
     def propose_change(self, frame: int) -> None:
         """Mel novelty saw a change of music at ``frame``; the next patch after it decides."""
         self.pending_frame = frame
 
     def add(self, patch: PatchResult) -> bool:
-        """Record a judged patch; return whether it began a new segment."""
+        """Record a judged patch; return whether it confirmed a new segment."""
         began = False
-        pending = self.pending_frame
-        if pending is not None and patch.start_frame >= pending:
-            self.pending_frame = None
-            if self._differs(patch, self._confirm_delta):
-                self.start_frame = pending
+        if not self.voting(patch):
+            pass  # a pause or a hum decides nothing; a pending proposal waits for music
+        elif self._split_from is not None:
+            old_start, self._split_from = self._split_from, None
+            old = self._window(patch, old_start, self.start_frame)
+            if not old or self._differs(old, patch, self._confirm_delta):
                 began = True
-        elif self._differs(patch, self._patch_change_delta):
-            self.start_frame = patch.start_frame
-            began = True
+            else:
+                self.start_frame = old_start  # nothing changed: the piece keeps its evidence
+        elif self.pending_frame is not None and patch.start_frame >= self.pending_frame:
+            began = self._split(self.pending_frame, patch, self._confirm_delta)
+            self.pending_frame = None
+        else:
+            began = self._split(patch.start_frame, patch, self._patch_change_delta)
         self._patches.append(patch)
         return began
+
+    def _split(self, frame: int, first_new: PatchResult, tol: float) -> bool:
+        """Split at ``frame`` if ``first_new`` differs; return whether a segment began now.
+
+        With no evidence before (the stream's first music) the segment begins at once;
+        otherwise the split is tentative until the next patch.
+        """
+        old = self._window(first_new, self.start_frame, first_new.start_frame)
+        if not old:
+            self.start_frame = frame
+            return True
+        if self._differs(old, first_new, tol):
+            self._split_from = self.start_frame
+            self.start_frame = frame
+        return False
 
     def hop(self, *, new_segment: bool, judged: int) -> bool:
         """Account for one hop; return whether the segment is young (dwell waived).
@@ -125,28 +163,33 @@ class SegmentTracker:
         return young
 
     def current(self, end_frame: int) -> list[PatchResult]:
-        """Audible patches of the current segment inside the window ending at ``end_frame``.
+        """Voting patches of the current segment inside the window ending at ``end_frame``.
 
-        When every such patch is silent, the newest one stands in (so a quiet stretch still
-        has a judgement to report).
+        When no such patch votes, the newest one stands in (so a quiet stretch still has
+        a judgement to report).
         """
         oldest = max(self.start_frame, end_frame - self._window_frames)
         inside = [p for p in self._patches if p.start_frame >= oldest]
-        audible = [p for p in inside if p.level_db > self._silence_db]
-        return audible or inside[-1:]
+        voting = [p for p in inside if self.voting(p)]
+        return voting or inside[-1:]
 
-    def _differs(self, first_new: PatchResult, tol: float) -> bool:
-        """Does this patch judge the music differently from the segment before it?
+    def _window(self, new: PatchResult, start: int, stop: int) -> list[PatchResult]:
+        """Voting patches that began in [start, stop), inside the window ending with ``new``.
+
+        The window is measured from the new patch's end, not from the frames held now, so
+        the answer does not depend on how the audio was chunked.
+        """
+        oldest = max(start, new.start_frame + PATCH_FRAMES - self._window_frames)
+        return [p for p in self._patches if oldest <= p.start_frame < stop and self.voting(p)]
+
+    def _differs(self, old: list[PatchResult], new: PatchResult, tol: float) -> bool:
+        """Does this patch judge the music differently from the patches before it?
 
         Mel novelty also fires inside a track (a new section, a fill): about one hop in ten
-        at the shipped threshold. Only when the CNN agrees that the music changed is the old
-        evidence dropped; otherwise the segment simply continues, so a steady track keeps
-        its steady estimate. The window is measured from the new patch's end, not from the
-        frames held now, so the answer does not depend on how the audio was chunked.
+        at the shipped threshold. Only when the CNN agrees, twice, is the old evidence
+        dropped; otherwise the segment simply continues, so a steady track keeps its
+        steady estimate.
         """
-        old = self.current(first_new.start_frame + PATCH_FRAMES)
-        if not old:
-            return True
         old_calm, old_speech = self._judge(old)
-        new_calm, new_speech = self._judge([first_new])
+        new_calm, new_speech = self._judge([new])
         return abs(new_calm - old_calm) > tol or abs(new_speech - old_speech) > tol

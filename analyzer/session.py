@@ -4,10 +4,12 @@ Work is incremental. Every hop computes only the new mel frames, the tempo curve
 values and the level of the new audio; a 3 s patch goes through the CNN only when a new
 one is complete (every ``patch_interval_s``), and DFA danceability is refreshed every
 ``danceability_interval_s``. The CNN's window score aggregates the patch logits of the
-current *segment*: when the mel frames show a change of music, the patches from before
-the change stop counting as soon as the first patch after it is judged, so the state
-follows a new track within about one patch (3 s) plus a hop, not the 15 s a plain 30 s
-average needs. The per-30 s features keep their full window.
+current *segment*: when the mel frames show a change of music and the first two patches
+after it (the second judged one hop after the first) both judge it differently, the
+patches from before the change stop counting, so the state follows a new track within
+about one patch (3 s) plus two hops, not the 15 s a plain 30 s average needs; when they
+do not, the piece keeps its evidence (``segments.py``). The per-30 s features keep their
+full window.
 
 Audio is processed in pieces that end exactly on hop boundaries, so the events do not
 depend on how the caller chunked the stream.
@@ -102,6 +104,11 @@ class Session:
             patch_change_delta=c.patch_change_delta,
         )
         self._patch_hop_frames = max(1, round(c.patch_interval_s * FRAMES_PER_S))
+        self._second_patch_frames = max(1, round(c.second_patch_after_s * FRAMES_PER_S))
+        self._last_voting_end = 0
+        """Mel frame where the newest voting (audible, not steady) patch ends."""
+        self._quiet_until = 0
+        """Mel frame of the newest hop that was silent or a steady tone."""
         self._half_hop_frames = round(c.hop_s * FRAMES_PER_S / 2)
         self._next_patch_frame = 0
         self._machine = MoodStateMachine(c)
@@ -203,6 +210,8 @@ class Session:
         speech_logits = np.array([p.speech_logit for p in seg])
         calm_p = bundle.calm.window_probability(calm_logits)
         speech_p = bundle.speech.window_probability(speech_logits) if len(seg) else 0.0
+        if silent or steady:
+            self._quiet_until = self._mel_ring.total
         obs = Observation(
             media_time_s=self.media_time_s,
             calm_probability=calm_p,
@@ -211,6 +220,10 @@ class Session:
             steady=steady,
             has_patch=bool(seg),
             fresh_segment=fresh,
+            speech_patches=self._speech_run(seg),
+            # Judged since the pause: a voting patch holds at least half a patch of it.
+            stale=self._last_voting_end - PATCH_FRAMES // 2 < self._quiet_until,
+            segment_patches=len(seg),
         )
         previous = self._machine.state
         state = self._machine.update(obs)
@@ -242,40 +255,47 @@ class Session:
         return event
 
     def _judge_due_patches(self) -> tuple[bool, int]:
-        """Run the CNN on every complete patch that is due.
+        """Run the CNN on every complete patch that is due, one at a time.
 
-        Returns (a new segment began, patches judged).
+        One at a time because a judgement can move the grid: a tentative change of music
+        asks for its second patch one hop after the first. Returns (a new segment began,
+        patches judged).
         """
-        starts: list[int] = []
+        began, judged = False, 0
         while self._mel_ring.total >= self._next_patch_frame + PATCH_FRAMES:
-            starts.append(self._next_patch_frame)
+            start = self._next_patch_frame
             self._next_patch_frame += self._patch_hop_frames
             if self._next_patch_frame == self._patch_hop_frames:
                 # After the first patch (which makes the first estimate at ~3 s), shift the
                 # grid by half a hop: patches then complete between hop boundaries, and the
                 # CNN's work never delays a hop's event in a live stream.
                 self._next_patch_frame += self._half_hop_frames
-        if not starts:
-            return False, 0
-        batch = np.stack([self._frames_at(s) for s in starts])
-        tags, emb = self._models.tagger.predict(batch)
-        calm = self._models.calm.patch_logits(tags, emb)
-        speech = self._models.speech.patch_logits(tags, emb)
-        fresh = False
-        for i, s in enumerate(starts):
-            power = self._power_ring.since(s)[:PATCH_FRAMES]
-            result = PatchResult(
-                start_frame=s,
-                calm_logit=float(calm[i]),
-                speech_logit=float(speech[i]),
-                tags=tags[i].astype(np.float32),
-                level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
-            )
-            fresh |= self._segments.add(result)
-            if self.history is not None:
-                self.history.append(result)
-        self._refresh_danceability(starts[-1] + PATCH_FRAMES)
-        return fresh, len(starts)
+            began |= self._judge_patch(start)
+            judged += 1
+            if self._segments.awaiting_second:
+                self._next_patch_frame = start + self._second_patch_frames
+        return began, judged
+
+    def _judge_patch(self, start: int) -> bool:
+        """Judge the patch starting at mel frame ``start``; return whether a segment began."""
+        frames = self._frames_at(start)
+        tags, emb = self._models.tagger.predict(frames[np.newaxis])
+        power = self._power_ring.since(start)[:PATCH_FRAMES]
+        result = PatchResult(
+            start_frame=start,
+            calm_logit=float(self._models.calm.patch_logits(tags, emb)[0]),
+            speech_logit=float(self._models.speech.patch_logits(tags, emb)[0]),
+            tags=tags[0].astype(np.float32),
+            level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
+            steady=steady_kind(frames, self.config) is not None,
+        )
+        began = self._segments.add(result)
+        if result.level_db > self.config.silence_db and not result.steady:
+            self._last_voting_end = start + PATCH_FRAMES
+        if self.history is not None:
+            self.history.append(result)
+        self._refresh_danceability(start + PATCH_FRAMES)
+        return began
 
     def _refresh_danceability(self, end_frame: int) -> None:
         """DFA danceability of the window ending where the newest patch ends.
@@ -294,6 +314,19 @@ class Session:
         window = held[start - held_start : end_sample - held_start].astype(np.float32)
         self._danceability = danceability(window)
         self._danceability_at_s = end_sample / TARGET_RATE_HZ
+
+    def _speech_run(self, seg: list[PatchResult]) -> int:
+        """How many of the segment's newest patches, in a row, each sound like speech.
+
+        Judged on the calibrated logit, not the probability: the probability saturates at
+        1.0 well before a patch is as clearly speech as the devset's speech is.
+        """
+        head, run = self._models.speech, 0
+        for p in reversed(seg):
+            if head.platt_a * p.speech_logit + head.platt_b < self.config.speech_patch_logit:
+                break
+            run += 1
+        return run
 
     def _frames_at(self, start_frame: int) -> np.ndarray:
         frames = self._mel_ring.since(start_frame)[:PATCH_FRAMES]

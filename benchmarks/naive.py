@@ -154,6 +154,8 @@ class NaiveSession:
                 steady=False,
                 has_patch=True,
                 fresh_segment=False,
+                speech_patches=int(audible.sum()),
+                segment_patches=int(audible.sum()),
             )
         )
         mean_tags = tags[audible].mean(axis=0)

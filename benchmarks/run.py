@@ -1,12 +1,14 @@
 """Stream & Chill benchmarks against a naive baseline, in one run.
 
-    python benchmarks/run.py [--quick] [--skip daemon,batch] [--out FILE]
+    python benchmarks/run.py [--quick] [--skip daemon,batch,transitions] [--out FILE]
 
 Measures, for the shipped analyzer ("ours") and for a naive analyzer that recomputes the
 whole 30 s window every hop (``naive.py``), in the same run: streaming CPU per second of
 audio and real-time streams per core; hop-to-subscriber latency through the real daemon
 with 1 and many streams; audio needed before the first estimate; batch speed on one core
-and on all cores; daemon memory. Prints a table (figure, ours, naive, gain, target,
+and on all cores; daemon memory; how quickly the state follows changes of music and how
+often it flips in between (``transitions.py``, against a 30 s average with fixed
+thresholds). Prints a table (figure, ours, naive, gain, target,
 pass) and writes ``benchmarks/results/latest.json``. Method: ``docs/benchmarks.md``.
 """
 
@@ -97,6 +99,13 @@ def measure(size: dict[str, Any], skip: set[str]) -> dict[str, Any]:
             raw["daemon"][kind] = daemon_figures(kind, wire, hop_blocks, phases, core=work_core)
         pin(work_core)
 
+    if "transitions" not in skip:
+        import transitions
+
+        size_t = transitions.QUICK if size is QUICK else transitions.FULL
+        log(f"transitions: {size_t['sequences']} sequences of held-out pieces")
+        raw["transitions"] = transitions.measure(size_t, log=log)
+
     if ours.cpu_ms_per_audio_s > TARGETS["cpu_ms_per_audio_s"] and "profile" not in skip:
         from profile_stream import profile_stream
 
@@ -161,13 +170,19 @@ def rows(raw: dict[str, Any]) -> list[Row]:
                 d["naive"]["rss_per_extra_mb"], True, t["rss_per_extra_mb"],
                 note=f"1 -> {n1} streams"),
         ]  # fmt: skip
+    if "transitions" in raw:
+        import transitions
+
+        out += transitions.rows(raw["transitions"])
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmarks against a naive baseline.")
     parser.add_argument("--quick", action="store_true", help="fewer streams, shorter audio")
-    parser.add_argument("--skip", default="", help="comma list of: batch, daemon, profile")
+    parser.add_argument(
+        "--skip", default="", help="comma list of: batch, daemon, profile, transitions"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL

@@ -1,4 +1,6 @@
-"""The state machine: thresholds with hysteresis, a minimum dwell, and exceptions to both."""
+"""The state machine: thresholds with hysteresis that grows with the segment's evidence, a
+minimum dwell and its exceptions, speech that needs two patches inside music, and a pause
+that waits for a judgement of what follows."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from streamchill.analyzer.hysteresis import MoodStateMachine, Observation
 def obs(t: float, p: float, **kw: bool | float) -> Observation:
     base: dict[str, float | bool] = {
         "speech_probability": 0.0, "silent": False, "steady": False, "has_patch": True,
-        "fresh_segment": False,
+        "fresh_segment": False, "speech_patches": 0, "segment_patches": 1, "stale": False,
     }  # fmt: skip
     base.update(kw)
     return Observation(media_time_s=t, calm_probability=p, **base)  # type: ignore[arg-type]
@@ -46,6 +48,14 @@ def test_a_detected_change_of_music_waives_the_dwell() -> None:
     assert m.update(obs(2.0, 0.1, fresh_segment=True)) is MoodState.AGGRESSIVE
 
 
+def test_new_music_in_the_neutral_band_does_not_drop_a_mood_at_once() -> None:
+    m = MoodStateMachine(AnalyzerConfig(min_dwell_s=3.0))
+    run(m, [0.1, 0.1])
+    assert m.update(obs(2.0, 0.5, fresh_segment=True)) is MoodState.AGGRESSIVE
+    assert m.update(obs(3.0, 0.3)) is MoodState.AGGRESSIVE  # it was a passing bridge
+    assert m.update(obs(4.0, 0.9, fresh_segment=True)) is MoodState.CALM  # a mood: at once
+
+
 def test_silence_is_immediate_and_never_calm() -> None:
     m = MoodStateMachine(AnalyzerConfig())
     run(m, [0.9, 0.9])
@@ -54,20 +64,72 @@ def test_silence_is_immediate_and_never_calm() -> None:
 
 def test_speech_wins_over_calm_and_holds_until_exit_threshold() -> None:
     m = MoodStateMachine(AnalyzerConfig(min_dwell_s=0.0))
-    assert m.update(obs(0.0, 0.95, speech_probability=0.8)) is MoodState.SPEECH
+    assert m.update(obs(0.0, 0.95, speech_probability=0.8, speech_patches=1)) is MoodState.SPEECH
     assert m.update(obs(1.0, 0.95, speech_probability=0.45)) is MoodState.SPEECH
     assert m.update(obs(2.0, 0.95, speech_probability=0.2)) is MoodState.CALM
 
 
-def test_steady_tones_are_neutral_not_calm() -> None:
+def test_one_patch_that_sounds_like_speech_inside_music_is_not_speech() -> None:
+    m = MoodStateMachine(AnalyzerConfig(min_dwell_s=0.0))
+    run(m, [0.9, 0.9])
+    shout = {"speech_probability": 0.99, "fresh_segment": True}
+    assert m.update(obs(2.0, 0.9, speech_patches=1, **shout)) is MoodState.CALM
+    assert m.update(obs(3.0, 0.9, speech_patches=2, **shout)) is MoodState.SPEECH
+
+
+def test_a_saturated_speech_probability_without_a_speech_like_patch_is_not_speech() -> None:
     m = MoodStateMachine(AnalyzerConfig())
-    assert m.update(obs(0.0, 0.99, steady=True)) is MoodState.NEUTRAL
+    assert (
+        m.update(obs(0.0, 0.1, speech_probability=0.99, speech_patches=0)) is MoodState.AGGRESSIVE
+    )
+
+
+def test_speech_after_silence_needs_only_one_patch() -> None:
+    m = MoodStateMachine(AnalyzerConfig())
+    m.update(obs(0.0, 0.5, silent=True))
+    assert m.update(obs(4.0, 0.5, speech_probability=0.9, speech_patches=1)) is MoodState.SPEECH
+
+
+def test_a_confident_segment_holds_its_state_below_the_plain_exit() -> None:
+    c = AnalyzerConfig()
+    drift = c.calm_exit - c.confident_widening / 2  # below the exit, inside the widening
+    young = MoodStateMachine(c)
+    young.update(obs(0.0, 0.9))
+    assert run(young, [drift] * 6, start=1.0)[-1] is MoodState.NEUTRAL
+    sure = MoodStateMachine(c)
+    sure.update(obs(0.0, 0.9, segment_patches=c.confident_after_patches))
+    states = [sure.update(obs(1.0 + i, drift, segment_patches=10)) for i in range(6)]
+    assert set(states) == {MoodState.CALM}
+
+
+def test_a_calm_piece_that_sits_at_the_neutral_band_edge_is_calm() -> None:
+    c = AnalyzerConfig()
+    m = MoodStateMachine(c)
+    assert set(run(m, [0.6, 0.62, 0.58, 0.6, 0.61])) == {MoodState.CALM}
+
+
+def test_steady_tones_are_neutral_not_calm_and_followed_at_once() -> None:
+    m = MoodStateMachine(AnalyzerConfig())
+    run(m, [0.9, 0.9])
+    assert m.update(obs(2.0, 0.99, steady=True)) is MoodState.NEUTRAL
+
+
+def test_after_a_pause_the_state_waits_for_a_judgement_of_what_follows() -> None:
+    m = MoodStateMachine(AnalyzerConfig())
+    run(m, [0.1, 0.1])  # aggressive, then a pause
+    assert m.update(obs(2.0, 0.1, silent=True)) is MoodState.SILENCE
+    # Music again, but only the evidence from before the pause is judged yet.
+    assert m.update(obs(3.0, 0.1, stale=True)) is MoodState.SILENCE
+    # The first patch of the new music: followed at once, no dwell.
+    assert m.update(obs(4.0, 0.9)) is MoodState.CALM
 
 
 @pytest.mark.parametrize(
     "kwargs",
     [{"calm_enter": 0.5, "calm_exit": 0.6}, {"aggressive_enter": 0.5, "aggressive_exit": 0.4},
-     {"speech_enter": 0.3, "speech_exit": 0.5}, {"hop_s": 0.0}],
+     {"speech_enter": 0.3, "speech_exit": 0.5}, {"hop_s": 0.0},
+     {"speech_confirm_patches": 0}, {"confident_widening": -0.1},
+     {"second_patch_after_s": 0.0}],
 )  # fmt: skip
 def test_inconsistent_thresholds_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):

@@ -1,4 +1,4 @@
-"""Which patches count: segments begin on a confirmed change and old evidence stops counting.
+"""Which patches count: segments begin on a change two patches confirm; pauses decide nothing.
 
 The tracker is fed made-up judgements (a patch's calm logit is its calm probability's
 stand-in here: the judge averages them), so these tests pin the rules without audio.
@@ -35,14 +35,22 @@ def tracker() -> SegmentTracker:
     )
 
 
-def patch(i: int, calm: float, speech: float = 0.0, level_db: float = -20.0) -> PatchResult:
+def patch(
+    i: float, calm: float, speech: float = 0.0, level_db: float = -20.0, steady: bool = False
+) -> PatchResult:
     return PatchResult(
-        start_frame=i * STEP,
+        start_frame=round(i * STEP),
         calm_logit=calm,
         speech_logit=speech,
         tags=np.zeros(50, np.float32),
         level_db=level_db,
+        steady=steady,
     )
+
+
+def calm_piece(t: SegmentTracker, n: int = 5, calm: float = 0.9) -> None:
+    for i in range(n):
+        t.add(patch(i, calm))
 
 
 def test_a_steady_piece_stays_one_segment() -> None:
@@ -52,33 +60,73 @@ def test_a_steady_piece_stays_one_segment() -> None:
     assert len(t.current(6 * STEP)) == 6
 
 
-def test_a_proposed_change_that_the_cnn_confirms_drops_the_old_evidence() -> None:
+def test_a_change_two_patches_confirm_drops_the_old_evidence() -> None:
     t = tracker()
-    for i in range(5):
-        t.add(patch(i, 0.9))
+    calm_piece(t)
     t.propose_change(5 * STEP)
     assert t.reference_start == 5 * STEP
-    assert t.add(patch(5, 0.1)) is True
+    assert t.add(patch(5, 0.1)) is False  # tentative: the first new patch alone
+    assert t.awaiting_second and t.pending_frame is None
     assert [p.start_frame for p in t.current(6 * STEP)] == [5 * STEP]
-    assert t.pending_frame is None
+    assert t.add(patch(5.33, 0.15)) is True  # the second, one hop later, agrees
+    assert not t.awaiting_second
+    assert [p.calm_logit for p in t.current(7 * STEP)] == [0.1, 0.15]
+
+
+def test_a_change_the_second_patch_denies_keeps_the_pieces_evidence() -> None:
+    t = tracker()
+    calm_piece(t)
+    t.propose_change(5 * STEP)
+    t.add(patch(5, 0.1))  # a quiet bar judged very differently...
+    assert t.add(patch(5.33, 0.85)) is False  # ...but the music goes on as before
+    assert t.start_frame == 0
+    assert len(t.current(7 * STEP)) == 7
 
 
 def test_a_proposed_change_that_the_cnn_does_not_confirm_keeps_the_segment() -> None:
     t = tracker()
-    for i in range(5):
-        t.add(patch(i, 0.9))
+    calm_piece(t)
     t.propose_change(5 * STEP)
     assert t.add(patch(5, 0.8)) is False
+    assert not t.awaiting_second
     assert len(t.current(6 * STEP)) == 6
     assert t.start_frame == 0
 
 
-def test_a_very_different_patch_starts_a_segment_without_novelty() -> None:
+def test_a_very_different_patch_splits_without_novelty_once_the_next_agrees() -> None:
     t = tracker()
     for i in range(4):
         t.add(patch(i, 0.9, speech=0.0))
-    assert t.add(patch(4, 0.9, speech=0.95)) is True  # talk over a similar spectrum
+    assert t.add(patch(4, 0.9, speech=0.95)) is False  # talk over a similar spectrum...
+    assert t.add(patch(4.33, 0.9, speech=0.9)) is True  # ...goes on: a new segment
     assert t.start_frame == 4 * STEP
+
+
+def test_the_first_music_of_a_stream_begins_a_segment_at_once() -> None:
+    t = tracker()
+    assert t.add(patch(0, 0.3, level_db=-80.0)) is False  # silence decides nothing
+    assert t.add(patch(1, 0.9)) is True
+    assert not t.awaiting_second
+
+
+def test_a_silent_patch_judged_differently_does_not_end_the_piece() -> None:
+    t = tracker()
+    calm_piece(t)
+    t.propose_change(5 * STEP)  # the pause itself is mel novelty
+    assert t.add(patch(5, 0.1, speech=0.97, level_db=-80.0)) is False
+    assert t.pending_frame == 5 * STEP and not t.awaiting_second  # still waiting for music
+    assert t.add(patch(6, 0.88)) is False  # the same piece resumes
+    assert t.start_frame == 0
+    assert [p.calm_logit for p in t.current(7 * STEP)] == [0.9] * 5 + [0.88]
+
+
+def test_a_steady_tone_neither_votes_nor_decides() -> None:
+    t = tracker()
+    calm_piece(t)
+    t.propose_change(5 * STEP)
+    assert t.add(patch(5, 0.2, steady=True)) is False
+    assert t.pending_frame == 5 * STEP
+    assert all(not p.steady for p in t.current(6 * STEP))
 
 
 def test_old_patches_leave_with_the_window() -> None:

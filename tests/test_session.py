@@ -129,12 +129,6 @@ def switch_times(events: list[MoodEvent], after_s: float, to: MoodState) -> floa
     return next(e.media_time_s for e in events if e.media_time_s > after_s and e.state is to)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="calm judgement v4 (MSD tag prior + bounded correction) is less sure of the Taiko "
-    "example's first patches (0.37, then 0.35, 0.30): it leaves calm at once but reaches "
-    "aggressive 11 s after the switch; see the test below and issue 14's MTT follow-up",
-)
 def test_state_follows_a_hard_switch_within_five_seconds_and_back(examples_16k: dict) -> None:
     calm, aggr = examples_16k["calm"][: 16_000 * 18], examples_16k["aggressive"][: 16_000 * 18]
     x = np.concatenate([calm, aggr, calm])

@@ -1,0 +1,173 @@
+"""The transitions benchmark's input: seeded random sequences of labelled pieces.
+
+A *piece* is one stretch of one kind: a devset clip (calm, aggressive, neutral, speech,
+speech over music), a stretch of silence (a -75 dBFS noise floor) or a steady tone (a sine
+or a mains hum with harmonics). A *sequence* is a handful of pieces cut hard one after the
+other, as a playlist, a pause or a talk show would.
+
+Held out: the music pieces come from the sources the calm judgement never fitted on
+(``holdout_sources`` in ``models/head_report.json``: whole games set aside before any fit;
+the speech head predates them too). Neutral and speech clips have no set-aside source, so
+they are judged by heads that saw them in training; ``docs/benchmarks.md`` says so.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from machine import ROOT
+from streamchill.analyzer.events import MoodState
+
+RATE_HZ = 16_000
+DEVSET = ROOT / "data" / "devset" / "clips"
+MANIFEST = ROOT / "models" / "devset" / "manifest.csv"
+HEAD_REPORT = ROOT / "models" / "head_report.json"
+
+EXPECTED = {
+    "calm": MoodState.CALM,
+    "aggressive": MoodState.AGGRESSIVE,
+    "neutral": MoodState.NEUTRAL,
+    "speech": MoodState.SPEECH,
+    "speech_over_music": MoodState.SPEECH,
+    "silence": MoodState.SILENCE,
+    "tone": MoodState.NEUTRAL,
+}
+"""The state each kind of piece should be followed to."""
+MUSIC = ("calm", "aggressive", "neutral")
+CLIP_KINDS = (*MUSIC, "speech", "speech_over_music")
+WEIGHTS = {
+    "calm": 0.24,
+    "aggressive": 0.22,
+    "neutral": 0.08,
+    "speech": 0.1,
+    "speech_over_music": 0.1,
+    "silence": 0.16,
+    "tone": 0.1,
+}
+"""How often each kind is drawn: mostly music, since flips are counted on steady music."""
+
+
+@dataclass(frozen=True)
+class Piece:
+    kind: str
+    name: str
+    start_s: float
+    end_s: float
+
+    @property
+    def expected(self) -> MoodState:
+        return EXPECTED[self.kind]
+
+
+@dataclass
+class Sequence:
+    seed: int
+    pieces: list[Piece]
+    audio: np.ndarray
+    """16 kHz mono float32."""
+
+
+def holdout_sources(head_report: Path = HEAD_REPORT) -> list[str]:
+    """The source packages the calm judgement never fitted on, from the head report."""
+    report = json.loads(head_report.read_text(encoding="utf-8"))
+    sources = report.get("calm", {}).get("holdout_sources")
+    if not sources:
+        raise RuntimeError(
+            f"{head_report.name} names no holdout_sources: the transitions "
+            "benchmark needs music the heads never trained on"
+        )
+    return list(sources)
+
+
+def clip_pool(
+    manifest: Path = MANIFEST, head_report: Path = HEAD_REPORT, kinds: tuple[str, ...] = CLIP_KINDS
+) -> dict[str, list[tuple[str, Path]]]:
+    """(clip id, wav path) per kind: held-out music, all neutral and speech clips."""
+    held_out = set(holdout_sources(head_report))
+    pool: dict[str, list[tuple[str, Path]]] = {k: [] for k in CLIP_KINDS if k in kinds}
+    with manifest.open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            label, clip = row["label"], row["clip_id"]
+            if label not in pool or clip.startswith("check-"):
+                continue
+            if label in ("calm", "aggressive") and row["package"] not in held_out:
+                continue
+            path = DEVSET / label / f"{clip}.wav"
+            if path.exists():
+                pool[label].append((clip, path))
+    missing = [k for k, v in pool.items() if not v]
+    if missing:
+        raise RuntimeError(
+            f"no devset audio for {missing} under {DEVSET.relative_to(ROOT)}; build it with "
+            "models/devset/build_devset.py"
+        )
+    return pool
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        if w.getframerate() != RATE_HZ or w.getnchannels() != 1 or w.getsampwidth() != 2:
+            raise RuntimeError(f"{path.name}: expected 16 kHz mono 16-bit PCM")
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    return pcm.astype(np.float32) / 32768.0
+
+
+def synth(kind: str, rng: np.random.Generator) -> tuple[str, np.ndarray]:
+    """Silence (5-15 s of a -75 dBFS noise floor) or a steady tone (8-15 s at -20 dBFS)."""
+    if kind == "silence":
+        n = round(rng.uniform(5.0, 15.0) * RATE_HZ)
+        return "silence", (rng.standard_normal(n) * 10 ** (-75 / 20)).astype(np.float32)
+    n = round(rng.uniform(8.0, 15.0) * RATE_HZ)
+    t = np.arange(n) / RATE_HZ
+    if rng.random() < 0.5:
+        f = float(rng.uniform(110.0, 1000.0))
+        wave_ = np.sin(2 * np.pi * f * t)
+        name = f"sine {f:.0f} Hz"
+    else:
+        f = float(rng.choice([50.0, 60.0]))
+        wave_ = sum(np.sin(2 * np.pi * f * k * t) / k for k in range(1, 6))
+        name = f"hum {f:.0f} Hz"
+    wave_ = wave_ / np.sqrt(np.mean(wave_**2)) * 10 ** (-20 / 20)
+    return name, wave_.astype(np.float32)
+
+
+def build_sequence(
+    seed: int,
+    n_pieces: int,
+    pool: dict[str, list[tuple[str, Path]]],
+    kinds: tuple[str, ...] = tuple(WEIGHTS),
+) -> Sequence:
+    """A seeded random sequence: no kind twice in a row except music (a playlist)."""
+    rng = np.random.default_rng(seed)
+    kinds = tuple(k for k in WEIGHTS if k in kinds)
+    weights = np.array([WEIGHTS[k] for k in kinds])
+    pieces: list[Piece] = []
+    parts: list[np.ndarray] = []
+    used: set[str] = set()
+    t = 0.0
+    previous = ""
+    while len(pieces) < n_pieces:
+        kind = str(rng.choice(kinds, p=weights / weights.sum()))
+        if kind == previous and kind not in MUSIC:
+            continue
+        if kind in CLIP_KINDS:
+            options = [c for c in pool[kind] if c[0] not in used]
+            if not options:
+                continue
+            clip, path = options[int(rng.integers(len(options)))]
+            used.add(clip)
+            name, audio = clip, read_wav(path)
+        else:
+            name, audio = synth(kind, rng)
+        duration = len(audio) / RATE_HZ
+        pieces.append(Piece(kind, name, t, t + duration))
+        parts.append(audio)
+        t += duration
+        previous = kind
+    return Sequence(seed, pieces, np.concatenate(parts))

@@ -1,0 +1,339 @@
+"""How quickly the state follows a change, and how steady it stays between changes.
+
+    python benchmarks/transitions.py [--quick] [--seeds N] [--out FILE]
+
+Seeded random sequences of held-out pieces (``transition_pieces.py``: calm, aggressive,
+neutral, speech, speech over music, silence, steady tone) go through the real
+:class:`~streamchill.analyzer.session.Session`, as ``streamchill analyze --events`` runs it.
+Per kind of change (``calm->aggressive``, ``silence->calm``, ...) it reports the lag from
+the cut to the first event in the new piece's expected state (p50/p90/max; a piece never
+followed counts as a miss and as an infinite lag), flips per hour of steady audio (state
+changes after a piece was first followed), and the share of music events called
+``speech`` (after the first 5 s of a piece, which belong to the lag). A naive reference
+is scored in the same run on the same patches: a 30 s average of patch probabilities with
+fixed thresholds (silence, speech >= 0.5, calm >= 0.65, aggressive <= 0.35), no hysteresis.
+
+Pieces whose whole-piece verdict (every patch inside the piece, the heads' aggregation) is
+wrong are left out of the figures, as the issue asks: the judgement is not what this
+measures. Results: ``benchmarks/results/transitions.json``; method in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from machine import ROOT, describe
+from streamchill.analyzer.events import MoodState
+from streamchill.analyzer.session import PatchResult, Session
+from transition_pieces import (
+    HEAD_REPORT,
+    MANIFEST,
+    MUSIC,
+    RATE_HZ,
+    WEIGHTS,
+    Piece,
+    Sequence,
+    build_sequence,
+    clip_pool,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results" / "transitions.json"
+FULL = {"sequences": 16, "pieces": 9}
+QUICK = {"sequences": 6, "pieces": 9}
+SPEECH_GRACE_S = 5.0
+"""Music events this soon after a cut belong to the lag, not to the speech share."""
+UNSETTLED_S = 10.0
+"""A piece never followed counts its flips from this far in."""
+TARGETS = {"lag_p90_s": 5.0, "music_flips_per_hour": 6.0, "music_speech_share": 0.002}
+
+Timeline = list[tuple[float, MoodState]]
+
+
+def run_session(seq: Sequence) -> tuple[Timeline, list[PatchResult]]:
+    """The real session over the sequence, fed in 1 s blocks: (time, state) per event."""
+    session = Session(f"seq-{seq.seed}", sample_rate_hz=RATE_HZ, keep_history=True)
+    events = []
+    for start in range(0, len(seq.audio), RATE_HZ):
+        events += session.feed(seq.audio[start : start + RATE_HZ])
+    events += session.finish()
+    assert session.history is not None
+    return [(e.media_time_s, e.state) for e in events], session.history
+
+
+def naive_timeline(seq: Sequence, times: list[float], history: list[PatchResult]) -> Timeline:
+    """The 30 s average of patch probabilities with fixed thresholds, at the same times."""
+    from streamchill.analyzer.config import AnalyzerConfig
+    from streamchill.analyzer.models_bundle import shared_models
+
+    c, heads = AnalyzerConfig(), shared_models()
+    calm = np.array([heads.calm.window_probability(np.array([p.calm_logit])) for p in history])
+    speech = np.array(
+        [heads.speech.window_probability(np.array([p.speech_logit])) for p in history]
+    )
+    starts = np.array([p.start_s for p in history])
+    ends = np.array([p.end_s for p in history])
+    audible = np.array([p.level_db > c.silence_db for p in history])
+    out: Timeline = []
+    for t in times:
+        tail = seq.audio[max(0, round((t - c.silence_span_s) * RATE_HZ)) : round(t * RATE_HZ)]
+        power = float(np.mean(tail.astype(np.float64) ** 2)) if len(tail) else 0.0
+        inside = (ends <= t + 1e-6) & (starts >= t - c.window_s)
+        voting = inside & audible if (inside & audible).any() else inside
+        if 10 * math.log10(power + 1e-12) < c.silence_db:
+            state = MoodState.SILENCE
+        elif not voting.any():
+            state = MoodState.WARMING_UP
+        elif speech[voting].mean() >= 0.5:
+            state = MoodState.SPEECH
+        elif calm[voting].mean() >= c.calm_enter:
+            state = MoodState.CALM
+        elif calm[voting].mean() <= c.aggressive_enter:
+            state = MoodState.AGGRESSIVE
+        else:
+            state = MoodState.NEUTRAL
+        out.append((t, state))
+    return out
+
+
+def verdict_right(piece: Piece, history: list[PatchResult]) -> bool:
+    """Is the whole piece judged as its label (patches wholly inside it, heads' mean)?
+
+    Calm and aggressive as the verdict of ``streamchill analyze`` has it (calm probability
+    at or above 0.5, or below); neutral when it lies in the state machine's neutral band.
+    """
+    if piece.kind in ("silence", "tone"):
+        return True
+    from streamchill.analyzer.config import AnalyzerConfig
+    from streamchill.analyzer.models_bundle import shared_models
+
+    heads = shared_models()
+    inside = [p for p in history if p.start_s >= piece.start_s and p.end_s <= piece.end_s]
+    if not inside:
+        return False
+    calm = heads.calm.window_probability(np.array([p.calm_logit for p in inside]))
+    speech = heads.speech.window_probability(np.array([p.speech_logit for p in inside]))
+    if piece.kind in ("speech", "speech_over_music"):
+        return speech >= 0.5
+    if speech >= 0.5:
+        return False
+    if piece.kind == "calm":
+        return calm >= 0.5
+    if piece.kind == "aggressive":
+        return calm < 0.5
+    c = AnalyzerConfig()
+    return c.aggressive_enter < calm < c.calm_enter
+
+
+def score(pieces: list[Piece], ok: list[bool], timeline: Timeline) -> dict[str, Any]:
+    """Lags per change, flips in steady parts, music events called speech."""
+    lags: list[tuple[str, float]] = []
+    steady_s = {"music": 0.0, "all": 0.0}
+    flips = {"music": 0, "all": 0}
+    music_events = speech_events = 0
+    for i, piece in enumerate(pieces):
+        if not ok[i]:
+            continue
+        mine = [(t, s) for t, s in timeline if piece.start_s < t <= piece.end_s + 1e-6]
+        reached = next((t for t, s in mine if s is piece.expected), None)
+        if i > 0:
+            lag = math.inf if reached is None else reached - piece.start_s
+            lags.append((f"{pieces[i - 1].kind}->{piece.kind}", lag))
+        settle = reached if reached is not None else piece.start_s + UNSETTLED_S
+        steady = [s for t, s in mine if t >= settle]
+        n_flips = sum(a is not b for a, b in itertools.pairwise(steady))
+        group = ["all", "music"] if piece.kind in MUSIC else ["all"]
+        for g in group:
+            steady_s[g] += max(0.0, piece.end_s - settle)
+            flips[g] += n_flips
+        if piece.kind in MUSIC:
+            later = [s for t, s in mine if t > piece.start_s + SPEECH_GRACE_S]
+            music_events += len(later)
+            speech_events += sum(s is MoodState.SPEECH for s in later)
+    return {
+        "lags": lags,
+        "steady_s": steady_s,
+        "flips": flips,
+        "music_events": music_events,
+        "speech_events": speech_events,
+    }
+
+
+def _quantile(values: list[float], q: float) -> float:
+    return float(np.quantile(np.array(values), q, method="inverted_cdf"))
+
+
+def summarize(scores: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pool the sequences' scores into the reported figures (inf lag = never followed)."""
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    for s in scores:
+        for kind, lag in s["lags"]:
+            by_kind[kind].append(lag)
+    every = [lag for lags in by_kind.values() for lag in lags]
+    kinds = {
+        k: {
+            "n": len(v),
+            "p50_s": _finite(_quantile(v, 0.5)),
+            "p90_s": _finite(_quantile(v, 0.9)),
+            "max_s": _finite(max(v)),
+            "misses": sum(math.isinf(x) for x in v),
+        }
+        for k, v in sorted(by_kind.items())
+    }
+    steady = {g: sum(s["steady_s"][g] for s in scores) for g in ("music", "all")}
+    flips = {g: sum(s["flips"][g] for s in scores) for g in ("music", "all")}
+    music_events = sum(s["music_events"] for s in scores)
+    speech_events = sum(s["speech_events"] for s in scores)
+    p90s = [_quantile(v, 0.9) for v in by_kind.values()]
+    return {
+        "changes": len(every),
+        "lag_p50_s": _finite(_quantile(every, 0.5)) if every else None,
+        "lag_p90_s": _finite(_quantile(every, 0.9)) if every else None,
+        "worst_kind_p90_s": _finite(max(p90s)) if p90s else None,
+        "misses": sum(math.isinf(x) for x in every),
+        "steady_music_min": round(steady["music"] / 60, 1),
+        "steady_all_min": round(steady["all"] / 60, 1),
+        "music_flips": flips["music"],
+        "all_flips": flips["all"],
+        "music_flips_per_hour": flips["music"] / max(steady["music"] / 3600, 1e-9),
+        "all_flips_per_hour": flips["all"] / max(steady["all"] / 3600, 1e-9),
+        "music_events": music_events,
+        "music_speech_events": speech_events,
+        "music_speech_share": speech_events / max(music_events, 1),
+        "by_kind": kinds,
+    }
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isinf(x) else round(x, 2)
+
+
+def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
+            manifest: Path = MANIFEST, head_report: Path = HEAD_REPORT,
+            log: Any = None) -> dict[str, Any]:  # fmt: skip
+    """Build, run and score every sequence; the summary for ours and for the naive one."""
+    pool = clip_pool(manifest, head_report, kinds)
+    scores: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": []}
+    excluded: list[str] = []
+    audio_s = 0.0
+    for seed in range(size["sequences"]):
+        seq = build_sequence(seed, size["pieces"], pool, kinds)
+        audio_s += len(seq.audio) / RATE_HZ
+        ours, history = run_session(seq)
+        naive = naive_timeline(seq, [t for t, _ in ours], history)
+        ok = [verdict_right(p, history) for p in seq.pieces]
+        excluded += [p.name for p, good in zip(seq.pieces, ok, strict=True) if not good]
+        scores["ours"].append(score(seq.pieces, ok, ours))
+        scores["naive"].append(score(seq.pieces, ok, naive))
+        if log is not None:
+            log(f"sequence {seed}: {len(seq.pieces)} pieces, {len(seq.audio) / RATE_HZ:.0f} s")
+    return {
+        "audio_min": round(audio_s / 60, 1),
+        "pieces_misjudged_left_out": excluded,
+        "ours": summarize(scores["ours"]),
+        "naive": summarize(scores["naive"]),
+    }
+
+
+def rows(result: dict[str, Any]) -> list[Any]:
+    """The figures as benchmark table rows (ours against the naive reference)."""
+    from report import Row
+
+    o, n = result["ours"], result["naive"]
+    t = TARGETS
+    return [
+        Row("change followed, p90 of the worst kind", "s", o["worst_kind_p90_s"],
+            n["worst_kind_p90_s"], True, t["lag_p90_s"], note="None: some never followed"),
+        Row("change followed, p50 over all", "s", o["lag_p50_s"], n["lag_p50_s"], True),
+        Row("flips per hour of steady music", "flips/h", o["music_flips_per_hour"],
+            n["music_flips_per_hour"], True, t["music_flips_per_hour"],
+            note=f"{o['steady_music_min']} min steady music"),
+        Row("flips per hour of any steady audio", "flips/h", o["all_flips_per_hour"],
+            n["all_flips_per_hour"], True),
+        Row("music events called speech", "%", 100 * o["music_speech_share"],
+            100 * n["music_speech_share"], True, 100 * t["music_speech_share"],
+            note=f"of {o['music_events']} events"),
+    ]  # fmt: skip
+
+
+def by_kind_table(result: dict[str, Any]) -> str:
+    """Per kind of change: n, p50/p90/max lag and misses, ours | naive."""
+    o, n = result["ours"]["by_kind"], result["naive"]["by_kind"]
+
+    def f(x: float | None) -> str:
+        return "never" if x is None else f"{x:.0f}"
+
+    lines = ["| change | n | ours p50 / p90 / max (s) | misses | naive p50 / p90 / max (s) |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for kind, a in o.items():
+        b = n[kind]
+        lines.append(
+            f"| {kind} | {a['n']} | {f(a['p50_s'])} / {f(a['p90_s'])} / {f(a['max_s'])} | "
+            f"{a['misses']} | {f(b['p50_s'])} / {f(b['p90_s'])} / {f(b['max_s'])} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="State lag and flicker over many changes.")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK} instead of {FULL}")
+    parser.add_argument("--seeds", type=int, help="number of sequences (seeds 0..N-1)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
+    parser.add_argument("--kinds", default=",".join(WEIGHTS), help="comma list of piece kinds")
+    parser.add_argument("--manifest", type=Path, default=MANIFEST, help=argparse.SUPPRESS)
+    parser.add_argument("--head-report", type=Path, default=HEAD_REPORT, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    size = dict(QUICK if args.quick else FULL)
+    if args.seeds:
+        size["sequences"] = args.seeds
+    from report import table
+
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:5.0f} s] {message}", file=sys.stderr, flush=True)
+
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    unknown = set(kinds) - set(WEIGHTS)
+    if unknown:
+        parser.error(f"unknown kinds {sorted(unknown)}; choose from {', '.join(WEIGHTS)}")
+    result = measure(
+        size, kinds=kinds, manifest=args.manifest, head_report=args.head_report, log=log
+    )
+    elapsed = time.perf_counter() - started
+    from streamchill.analyzer.models_bundle import shared_models
+
+    print(f"\n{size['sequences']} sequences, {result['audio_min']} min of audio, "
+          f"model {shared_models().version}, {elapsed:.0f} s\n")  # fmt: skip
+    print(table(rows(result)))
+    print("\n" + by_kind_table(result))
+    document = {
+        "command": "python benchmarks/transitions.py" + (" --quick" if args.quick else ""),
+        "elapsed_s": round(elapsed, 1),
+        "machine": describe(),
+        "model_version": shared_models().version,
+        "sizes": size,
+        "targets": TARGETS,
+        "figures": [r.as_dict() for r in rows(result)],
+        **result,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    tmp.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    tmp.replace(args.out)
+    shown = args.out.resolve()
+    print(f"\nJSON: {shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
