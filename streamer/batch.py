@@ -39,6 +39,11 @@ def load_source(source: str, workdir: Path | None = None) -> DecodedAudio:
     return decode_file(path)
 
 
+def analyze_source(source: str, **options: Any) -> AnalysisResult:
+    """Decode (or fetch) ``source`` and analyse it; options as for :func:`analyze_audio`."""
+    return analyze_audio(source, load_source(source), **options)
+
+
 def analyze_audio(
     name: str,
     audio: DecodedAudio,
