@@ -48,6 +48,9 @@ class Summary:
     def to_dict(self) -> dict[str, Any]:
         return {
             **asdict(self),
+            "audio_s": round(self.audio_s, 3),
+            "startup_s": round(self.startup_s, 3),
+            "judging_s": round(self.judging_s, 3),
             "audio_hours": round(self.audio_s / 3600, 4),
             "files_per_s": round(self.files_per_s, 3),
             "realtime_x": round(self.realtime_x, 1),

@@ -48,10 +48,11 @@ class Judge:
         from streamchill.analyzer.models_bundle import shared_models
 
         self.models = shared_models()  # one interpreter per actor process, loaded here, once
-        self.name = f"{ray.util.get_node_ip_address()}:{os.getpid()}"
+        node = ray.get_runtime_context().get_node_id()[:8]
+        self.name = f"{node}@{ray.util.get_node_ip_address()}:{os.getpid()}"
 
     def ready(self) -> dict[str, Any]:
-        """Answered once the model is loaded: who this worker is."""
+        """Answered once the model is loaded: who this worker is (node id, address, pid)."""
         return {"pid": os.getpid(), "worker": self.name}
 
     def judge(self, file: CatalogueFile) -> dict[str, Any]:
