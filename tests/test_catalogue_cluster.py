@@ -24,8 +24,8 @@ import pytest
 
 pytest.importorskip("ray", reason="needs the cluster extra")
 
-from tests.conftest import example_path  # noqa: E402
-from tests.support.mosquitto import free_port  # noqa: E402
+from tests.conftest import example_path
+from tests.support.mosquitto import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
