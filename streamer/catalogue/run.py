@@ -30,6 +30,9 @@ class Summary:
     failed: int = 0
     audio_s: float = 0.0
     """Seconds of audio judged (files that failed count nothing)."""
+    cpu_s: float = 0.0
+    """CPU seconds the workers spent on the files (start-up excluded): what a dedicated core
+    would need, whatever else the machine was doing."""
     startup_s: float = 0.0
     """Starting or joining Ray and loading the model on every worker, in seconds."""
     judging_s: float = 0.0
@@ -51,6 +54,7 @@ class Summary:
             "audio_s": round(self.audio_s, 3),
             "startup_s": round(self.startup_s, 3),
             "judging_s": round(self.judging_s, 3),
+            "cpu_s": round(self.cpu_s, 3),
             "audio_hours": round(self.audio_s / 3600, 4),
             "files_per_s": round(self.files_per_s, 3),
             "realtime_x": round(self.realtime_x, 1),
@@ -97,6 +101,7 @@ def run_catalogue(
 
     def take(file: CatalogueFile, row: dict[str, Any]) -> None:
         sink.add(file, row)
+        summary.cpu_s += row.get("cpu_s") or 0.0
         if row["status"] == "ok":
             summary.ok += 1
             summary.audio_s += row["duration_s"] or 0.0

@@ -60,6 +60,7 @@ SCHEMA = pa.schema(
         ("timestamps", pa.list_(CHUNK)),  # the verdict's 30 s chunks
         ("timeline", pa.list_(HOP)),  # one entry per hop (about 1 s)
         ("judge_s", pa.float64()),  # wall time on the worker, decoding included
+        ("cpu_s", pa.float64()),  # CPU time of the worker process on this file
         ("worker", pa.string()),  # "<node id>@<address>:<pid>" of the worker that judged it
         ("run_id", pa.string()),
         ("judged_at", pa.timestamp("ms", tz="UTC")),

@@ -60,7 +60,7 @@ class Judge:
         from streamchill.analyzer.errors import AnalyzerError
         from streamchill.streamer.batch import analyze_source
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
             result = analyze_source(file.path, models=self.models)
             row = ok_row(file, result.verdict, result.events)
@@ -68,7 +68,12 @@ class Judge:
             row = error_row(file, str(exc))
         except Exception as exc:  # a bug or a library's surprise: one row, not a lost run
             row = error_row(file, f"{file.path}: unexpected {type(exc).__name__}: {exc}")
-        return {**row, "judge_s": time.perf_counter() - started, "worker": self.name}
+        return {
+            **row,
+            "judge_s": time.perf_counter() - started,
+            "cpu_s": time.process_time() - cpu_started,
+            "worker": self.name,
+        }
 
 
 @contextmanager
