@@ -9,6 +9,7 @@ skip dot-files).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import time
@@ -140,8 +141,7 @@ class ParquetSink:
         out.mkdir(parents=True, exist_ok=True)
 
     def add(self, file: CatalogueFile, row: dict[str, Any]) -> None:
-        row = {**row, "run_id": self.run_id, "judged_at": pa.scalar(time.time_ns() // 1_000_000)}
-        row["judged_at"] = row["judged_at"].cast(pa.timestamp("ms", tz="UTC"))
+        row = {**row, "run_id": self.run_id, "judged_at": dt.datetime.now(dt.UTC)}
         self._rows.setdefault(file.bucket, []).append(row)
         self._count += 1
         if self._count >= self.flush_rows or time.monotonic() - self._last >= self.flush_s:
