@@ -177,3 +177,17 @@ def test_a_worker_killed_mid_run_loses_nothing_and_doubles_nothing(
     assert (summary.ok, summary.failed) == (6, 0)
     # The restarted worker is a new process: rows came from more than the two first pids.
     assert len({r["worker"] for r in got}) >= 2
+
+
+def test_the_command_prints_its_summary_and_a_finished_catalogue_costs_no_ray(
+    library: Path, first_run: tuple[Path, Summary], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = first_run
+    assert main(["catalogue", str(library), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["listed"], summary["skipped"], summary["ok"]) == (7, 7, 0)
+    assert summary["workers"] == []  # nothing to judge: no worker was started
+    assert main(["catalogue", "--out", str(out)]) == 2
+    assert "give folders" in capsys.readouterr().err
+    assert main(["catalogue", str(library / "missing"), "--out", str(out)]) == 1
+    assert "no such file or directory" in capsys.readouterr().err
