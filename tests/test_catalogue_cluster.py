@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 RAY = str(Path(sys.executable).with_name("ray"))
 JOIN_TIMEOUT_S = 120.0
-# A cluster secured as Ray 2.5x does by default: every node and the driver hold the same token.
+# A cluster secured as Ray 2.60 does by default: every node and the driver hold the same token.
 CLUSTER_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AUTH_MODE": "token",
