@@ -108,6 +108,19 @@ def test_rooms_of_the_streamer_follow_the_data_flow(room: str, may_not_import: t
     assert not wrong, "\n".join(wrong)
 
 
+def test_ray_and_pyarrow_stay_in_the_catalogue_room() -> None:
+    """They come with the optional ``cluster`` extra: the core install never imports them."""
+    outside = []
+    for path in _files(*PACKAGES, suffixes={".py"}):
+        room = path.relative_to(ROOT).parts[:2]
+        for line, name in _imports(path):
+            if name.split(".")[0] in ("ray", "pyarrow") and room != ("streamer", "catalogue"):
+                outside.append(f"{path.relative_to(ROOT)}:{line}: import {name}")
+            if name.split(".")[0] == "ray" and path.name != "workers.py":
+                outside.append(f"{path.relative_to(ROOT)}:{line}: import {name} (workers.py only)")
+    assert not outside, "\n".join(outside)
+
+
 def test_no_source_or_test_file_grows_past_the_size_a_reader_can_hold() -> None:
     long_files = [
         f"{path.relative_to(ROOT)}: {n} lines"

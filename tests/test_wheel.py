@@ -44,6 +44,7 @@ def test_the_wheel_adds_only_the_streamchill_namespace(wheel: Path) -> None:
     assert "streamchill/models/msd_musicnn.tflite" in names
     assert "streamchill/models/calm_head.json" in names
     assert "streamchill/models/LICENSE-musicnn.txt" in names
+    assert "streamchill/streamer/catalogue/workers.py" in names  # the `cluster` extra's code
     left_in = [n for n in names if n.endswith(TOOLS_LEFT_OUT) or "/devset/" in n]
     assert not left_in, f"training/build tools shipped in the wheel: {left_in}"
 

@@ -14,6 +14,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "streamchill.streamer.commands.analyze",
         "analyse files or URLs and print the verdict",
     ),
+    "catalogue": (
+        "streamchill.streamer.commands.catalogue",
+        "judge a whole catalogue on a Ray cluster, verdicts to Parquet",
+    ),
     "daemon": (
         "streamchill.streamer.commands.daemon",
         "run the local server: live analysis for the extension",
