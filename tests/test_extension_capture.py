@@ -186,6 +186,10 @@ def _walk(ctx: Any, daemon: Daemon, events: EventsSubscriber, rec: SinkRecorder,
     page.goto(f"http://127.0.0.1:{http_port}/")
     page.wait_for_function("() => !document.getElementById('player').paused", timeout=15_000)
     _force_media_element_source(ctx, page)
+    # Playback has started; its first samples reach the sink a moment later (on an idle
+    # machine the check below could otherwise begin before them).
+    wait_for(lambda: rec.quietest_block_rms(0.25) > AUDIBLE_RMS, timeout_s=10,
+             what="the page's sound to reach the sink")  # fmt: skip
     _assert_audible(rec, "before any capture")
     browser_pid = chromium_pid(profile)
 
