@@ -21,7 +21,7 @@ from music import RATE_HZ, blocks, music
 
 def _stages() -> dict[str, list[Any]]:
     """Stages of ``Session.feed``, each the cumulative time of these functions."""
-    from streamchill.analyzer import audio, features, mel, model, ring, session
+    from streamchill.analyzer import audio, edge, features, mel, model, ring, session
 
     s = session.Session
     return {
@@ -30,7 +30,12 @@ def _stages() -> dict[str, list[Any]]:
         "danceability (DFA, every 10 s)": [features.danceability],
         "tempo (TempoTracker.push + bpm)": [features.TempoTracker.push, features.TempoTracker.bpm],
         "ring buffers (Ring.push)": [ring.Ring.push],
-        "edge (decode, mono, resample)": [s._array, audio.to_mono, audio.Resampler.process],
+        "edge (decode, mono, resample)": [
+            edge.AudioEdge._array,
+            audio.PcmDecoder.decode,
+            audio.to_mono,
+            audio.Resampler.process,
+        ],
         "change + steady detection": [s._detect_change, s._steady_kind],
         "loudness + hop power": [features.loudness_features, features.HopPowerMeter.push],
     }
