@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import numpy as np
 import pytest
 from websockets.asyncio.client import connect
@@ -22,57 +20,20 @@ from websockets.asyncio.client import connect
 from streamchill.streamer.sources.decode import decode_file
 from tests.conftest import example_path
 from tests.support.daemon import RunningDaemon, recv_json, start_daemon
-from tests.support.mosquitto import Mosquitto, available
+from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt import STEP_S, Watcher, broker
 
-STEP_S = 10.0  # generous bound for one broker round trip on a loaded CI machine
+__all__ = ["broker"]  # the fixture, used by name
+
 EVENTS = "streamchill/+/+/event"
 GROUP = f"$share/moods/{EVENTS}"
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    if not available():
-        pytest.fail("mosquitto is not installed: apt-get install mosquitto mosquitto-clients")
-    with Mosquitto(tmp_path / "broker") as running:
-        yield running
-
-
-class Member:
-    """One subscriber client: a member of the consumer group, or (``topic`` without
-    ``$share``) an ordinary subscriber that sees every event."""
-
-    def __init__(self, broker: Mosquitto, topic: str, client_id: str) -> None:
-        self.broker, self.topic, self.client_id = broker, topic, client_id
-        self.got: list[dict[str, Any]] = []
-        self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Member:
-        self._task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self._ready.wait(), STEP_S)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        await asyncio.wait_for(asyncio.gather(self._task, return_exceptions=True), STEP_S)
-
-    async def _run(self) -> None:
-        async with aiomqtt.Client(
-            self.broker.host,
-            self.broker.port,
-            identifier=self.client_id,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            timeout=STEP_S,
-        ) as client:
-            await client.subscribe(self.topic, qos=1)
-            self._ready.set()
-            async for message in client.messages:
-                node = message.topic.value.split("/")[1]
-                assert isinstance(message.payload, bytes)
-                self.got.append({"node": node, **json.loads(message.payload)})
+def received(watcher: Watcher) -> list[dict[str, Any]]:
+    """The events a client got, each with the node id its topic names."""
+    return [{"node": s.topic.split("/")[1], **s.json()} for s in watcher.seen]
 
 
 def start_node(workdir: Path, broker: Mosquitto, node_id: str) -> RunningDaemon:
@@ -98,15 +59,15 @@ async def stream_example(d: RunningDaemon, stream: str, kind: str) -> None:
         await asyncio.wait_for(ws.send(json.dumps({"type": "bye"})), STEP_S)
 
 
-async def settled(members: list[Member], everyone: Member, quiet_s: float = 2.0) -> None:
+async def settled(members: list[Watcher], everyone: Watcher, quiet_s: float = 2.0) -> None:
     """Wait until the full subscriber heard nothing new for ``quiet_s`` and the group has
     received as many events as it did (bounded)."""
     deadline = time.monotonic() + 90
     last, since = -1, time.monotonic()
     while True:
-        total = sum(len(m.got) for m in members)
-        if len(everyone.got) != last:
-            last, since = len(everyone.got), time.monotonic()
+        total = sum(len(m.seen) for m in members)
+        if len(everyone.seen) != last:
+            last, since = len(everyone.seen), time.monotonic()
         elif time.monotonic() - since >= quiet_s and total >= last > 0:
             return
         if time.monotonic() > deadline:
@@ -121,19 +82,19 @@ async def test_a_consumer_group_shares_two_daemons_events_exactly_once(
     daemons = {node: start_node(tmp_path / node, broker, node) for node in rooms}
     try:
         async with (
-            Member(broker, EVENTS, "everyone") as everyone,
-            Member(broker, GROUP, "worker-1") as one,
-            Member(broker, GROUP, "worker-2") as two,
+            Watcher(broker, EVENTS, client_id="everyone", v5=True) as everyone,
+            Watcher(broker, GROUP, client_id="worker-1", v5=True) as one,
+            Watcher(broker, GROUP, client_id="worker-2", v5=True) as two,
         ):
             await asyncio.gather(
                 *(stream_example(daemons[node], "player", kind) for node, kind in rooms.items())
             )
             await settled([one, two], everyone)
         key = lambda e: (e["node"], e["stream"], e["seq"])  # noqa: E731
-        group = [key(e) for e in one.got + two.got]
+        group = [key(e) for e in received(one) + received(two)]
         assert len(group) == len(set(group)), "an event reached two members of the group"
-        assert sorted(group) == sorted(key(e) for e in everyone.got)
-        assert one.got and two.got, "the broker gave the whole stream to one member"
+        assert sorted(group) == sorted(key(e) for e in received(everyone))
+        assert one.seen and two.seen, "the broker gave the whole stream to one member"
         for node in rooms:  # each daemon's events, in order from the first, none missing
             seqs = sorted(seq for n, _, seq in group if n == node)
             assert seqs == list(range(len(seqs))) and len(seqs) >= 5, (node, seqs)

@@ -96,9 +96,16 @@ class Seen:
 class Watcher:
     """A subscriber client that records everything under the given filters."""
 
-    def __init__(self, broker: Mosquitto, *filters: str) -> None:
+    def __init__(
+        self, broker: Mosquitto, *filters: str, client_id: str | None = None, v5: bool = False
+    ) -> None:
+        """``client_id`` and ``v5`` (MQTT 5) for clients that must be told apart by the
+        broker, such as members of a shared subscription."""
         self.broker = broker
         self.filters = filters or ("#",)
+        self._client_args: dict[str, Any] = {"identifier": client_id} if client_id else {}
+        if v5:
+            self._client_args["protocol"] = aiomqtt.ProtocolVersion.V5
         self.seen: list[Seen] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -115,7 +122,9 @@ class Watcher:
         await asyncio.wait_for(asyncio.gather(self._task, return_exceptions=True), STEP_S)
 
     async def _run(self) -> None:
-        async with aiomqtt.Client(self.broker.host, self.broker.port, timeout=STEP_S) as client:
+        async with aiomqtt.Client(
+            self.broker.host, self.broker.port, timeout=STEP_S, **self._client_args
+        ) as client:
             self.client = client
             for f in self.filters:
                 await client.subscribe(f, qos=1)
