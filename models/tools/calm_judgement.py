@@ -1,25 +1,35 @@
-"""The calm judgement's variants, the choice among them and the shipped head file.
+"""The calm judgement's variants, the choice among them, its calibration and the head file.
 
-Build-time only, called by ``train_heads.py`` beside it; the protocol itself (splits, figures,
-calibration) is in ``transfer_eval.py``. ``ds`` is ``train_heads.Dataset``: clips with their
-labels, tracks, source packages and per-patch tags.
+One command rebuilds everything (judgement, calibration, ``models/calm_head.json``,
+``models/head_report.json`` and the tables of ``models/MODEL_CARD.md``)::
+
+    python models/tools/train_heads.py --version N [--features PATH] [--report-only]
+
+``--features`` points at another per-patch feature cache (same keys as
+``data/devset/features.npz``: ``clip_ids``, ``patch_clip``, ``tags`` [P, 50] MSD tag
+probabilities, ``emb`` [P, 200]) -- e.g. a student backbone's outputs on the same clips;
+``--report-only PATH`` writes the report (calm head included) there without touching the
+shipped files. Build-time only, called by ``train_heads.py`` beside it; the protocol (splits,
+selection figures) is in ``transfer_eval.py``, the calibration (held-out maps, shipping rule)
+in ``calibration.py``. ``ds`` is ``train_heads.Dataset``: clips with their labels, tracks,
+source packages and per-patch tags.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import calibration
 import numpy as np
 from transfer_eval import (
     HOLDOUT_SOURCES,
+    NEUTRAL_BAND,
     ClipSet,
     Logistic,
     Prior,
     PriorCorrection,
     Variant,
-    calibrate,
     evaluate_variant,
-    sigmoid,
 )
 
 
@@ -121,14 +131,6 @@ are measured for comparison only: on music from outside every allowed source the
 worse than the untrained prior (../shared notes, issue 14), which no devset split can show."""
 
 
-SHIPPED_CALIBRATION = "out-of-source"
-"""Which Platt fit ships (both are reported): ``set-aside`` fits the 50 set-aside clips only;
-``out-of-source`` fits every out-of-source window logit (set-aside sources plus the
-development sources' leave-one-source-out logits), source x class balanced. The set-aside
-sources hold no orchestral battle music, and a calibration fitted on them alone moved the
-development sources' battle music to confident "calm" (see the model card)."""
-
-
 def beats_prior(rep: dict, prior: dict) -> bool:
     """A trained variant ships only if it beats the prior on both transfer figures."""
     return (
@@ -161,23 +163,23 @@ def calm_judgement(ds: Any, feats: dict[str, np.ndarray], version: str) -> tuple
     variant = next(v for v in VARIANTS if v.name == chosen["variant"])
     y_all = np.concatenate([dev.y, hold.y])
     s_all = np.concatenate([dev.sources, hold.sources])
+    t_all = np.concatenate([dev.tracks, hold.tracks])
     is_h = np.concatenate([np.zeros(len(dev.y), bool), np.ones(len(hold.y), bool)])
 
-    def oos(rep: dict) -> np.ndarray:
-        return np.concatenate([rep["_z_lopo"], rep["_z_hold"]])
+    def candidates(rep: dict) -> tuple[list[dict], dict]:
+        z = np.concatenate([rep["_z_lopo"], rep["_z_hold"]])
+        cands = calibration.evaluate(z, y_all, s_all, t_all, is_h)
+        return cands, calibration.choose(cands)
 
-    calibrations = {
-        (name, fit_on): calibrate(oos(rep), y_all, s_all, is_h, fit_on=fit_on)
-        for name, rep in (("shipped", chosen), ("prior", prior_rep))
-        for fit_on in ("set-aside", "out-of-source")
-    }
-    cal = calibrations[("shipped", SHIPPED_CALIBRATION)]
-    prior_cal = calibrations[("prior", SHIPPED_CALIBRATION)]
+    cands, cal = candidates(chosen)
+    prior_cands, prior_cal = candidates(prior_rep)
     head = head_json(variant, dev, cal, version)
     # Neutral (menu/title) clips: where does the shipped judgement put them?
     neutral = np.flatnonzero(ds.labels == "neutral")
     z_neutral = np.array([head_logit(head, ds.tags[ds.patch_clip == c]) for c in neutral])
-    p_neutral = sigmoid(cal["platt_a"] * z_neutral + cal["platt_b"])
+    p_neutral = cal["_map"](z_neutral)
+    lo, hi = NEUTRAL_BAND
+    floor_n = calibration.clips_needed(cal["_p"][is_h])
     for r in reports:
         r.pop("_z_hold")
         r.pop("_z_lopo")
@@ -191,14 +193,18 @@ def calm_judgement(ds: Any, feats: dict[str, np.ndarray], version: str) -> tuple
             if ranked
             else "no trained variant beat the fixed prior on both transfer figures"
         ),
-        "shipped_calibration": cal,
-        "prior_calibration": prior_cal,
-        "calibrations_tried": [{"judgement": name, **c} for (name, _), c in calibrations.items()],
+        "calibration_rule": calibration.RULE,
+        "shipped_calibration": calibration.public(cal),
+        "prior_calibration": calibration.public(prior_cal),
+        "calibrations_tried": [{"judgement": "shipped", **calibration.public(c)} for c in cands]
+        + [{"judgement": "prior", **calibration.public(c)} for c in prior_cands],
+        "set_aside_clips_for_ece_0.05": floor_n,
         "neutral_clips": {
             "clips": len(neutral),
+            "band": [lo, hi],
             "mean_p": round(float(p_neutral.mean()), 4) if len(neutral) else None,
-            "in_0.35_0.65": (
-                round(float(((p_neutral > 0.35) & (p_neutral < 0.65)).mean()), 4)
+            "in_band": (
+                round(float(((p_neutral > lo) & (p_neutral < hi)).mean()), 4)
                 if len(neutral)
                 else None
             ),
@@ -229,9 +235,9 @@ def head_json(variant: Variant, dev: ClipSet, cal: dict, version: str) -> dict:
             "scale": scale.tolist(),
             "coef": coef.tolist(),
             "intercept": intercept,
-            "platt_a": cal["platt_a"],
-            "platt_b": cal["platt_b"],
-            "trained_on": f"{variant.name}; calibration on the set-aside sources",
+            "platt_a": cal["map"]["a"],
+            "platt_b": cal["map"]["b"],
+            "trained_on": f"{variant.name}; calibration fitted on {cal['fit_on']} logits",
         }
     return {
         "name": "calm",
@@ -242,11 +248,11 @@ def head_json(variant: Variant, dev: ClipSet, cal: dict, version: str) -> dict:
         "coef": coef.tolist(),
         "intercept": intercept,
         "correction_bound": bound,
-        "platt_a": cal["platt_a"],
-        "platt_b": cal["platt_b"],
+        "platt_a": cal["map"]["a"],
+        "platt_b": cal["map"]["b"],
         "trained_on": (
             f"{variant.name}; correction fitted on the development sources; calibration "
-            f"({SHIPPED_CALIBRATION}) on out-of-source logits; set aside: "
+            f"({cal['fit_on']}) on out-of-source logits; set aside: "
             f"{', '.join(HOLDOUT_SOURCES)}"
         ),
     }

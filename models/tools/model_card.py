@@ -51,60 +51,126 @@ def tables(report: dict) -> str:
             f"| {_f(ho['confidently_wrong'])} |"
         )
     out.append("")
-    out.append(
-        f"Shipped: **{calm['shipped']}** ({calm['why']}). Per source, shipped vs prior, "
-        "on out-of-source logits (development sources: leave-one-source-out fits; set-aside "
-        "sources: fitted on all development sources); accuracy at 0.5 with each one's "
-        "shipped-style calibration:\n"
-    )
-    out.append(
-        "| source | set | calm (clips) | aggressive (clips) | shipped within AUC "
-        "| prior within AUC | shipped acc | prior acc |"
-    )
-    out.append("|---|---|---|---|---|---|---|---|")
-    sc, pc = calm["shipped_calibration"]["per_source"], calm["prior_calibration"]["per_source"]
-    for src in sorted(sc):
-        where = "set aside" if src in calm["holdout_sources"] else "development"
+    out += per_source_table(calm)
+    out += calibration_tables(calm)
+    return "\n".join(out) + "\n"
+
+
+def per_source_table(calm: dict) -> list[str]:
+    """The selection figures of issue 14 per source, shipped judgement vs the fixed prior."""
+    reps = {v["variant"]: v for v in calm["variants"]}
+    ship, prior = reps[calm["shipped"]], reps["prior-msd"]
+
+    def within(rep: dict, src: str) -> float | None:
+        return {**rep["within_source_auc"], **rep["holdout_within_source_auc"]}.get(src)
+
+    sc, pc = calm["shipped_calibration"], calm["prior_calibration"]
+    out = [
+        f"Shipped: **{calm['shipped']}** ({calm['why']}). Per source, shipped vs prior (the "
+        "selection figures): ROC-AUC within the source on out-of-source logits (development "
+        "sources: leave-one-source-out fits; set-aside sources: fitted on all development "
+        "sources), and accuracy at 0.5 / ECE / confidently wrong with each one's shipped "
+        f"calibration ({sc['family']} on {sc['fit_on']} logits for the judgement, "
+        f"{pc['family']} on {pc['fit_on']} for the prior), held out: a map that never saw "
+        "the source.\n",
+        "| source | set | calm | aggressive | within AUC shipped / prior "
+        "| shipped acc / ECE / conf. wrong | prior acc / ECE / conf. wrong |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for src in sorted(sc["per_source"]):
+        s, q = sc["per_source"][src], pc["per_source"][src]
+        row = calm["counts"][src]
         out.append(
-            f"| {src} | {where} | {sc[src]['calm_clips']} | {sc[src]['aggressive_clips']} "
-            f"| {_f(sc[src]['within_auc'])} | {_f(pc[src]['within_auc'])} "
-            f"| {_f(sc[src]['accuracy'])} | {_f(pc[src]['accuracy'])} |"
+            f"| {src} | {row['set']} | {row['calm'] or 0} | {row['aggressive'] or 0} "
+            f"| {_f(within(ship, src))} / {_f(within(prior, src))} "
+            f"| {_f(s['accuracy'])} / {_f(s['ece'])} / {_f(s['confidently_wrong'])} "
+            f"| {_f(q['accuracy'])} / {_f(q['ece'])} / {_f(q['confidently_wrong'])} |"
         )
     out.append("")
     out.append(
-        "Calibrations tried (Platt on out-of-source window logits; figures per part: AUC / "
-        "accuracy at 0.5 / ECE / confidently wrong (calm < 0.1 or aggressive > 0.9) / share "
-        "in 0.35–0.65; ECE with the calibration re-fitted without each source, and the ECE a "
-        "perfectly calibrated judgement would still show on that many clips):\n"
+        "Mean within-source AUC over the development sources holding both classes: shipped "
+        f"{_f(ship['selection_mean_within_source_auc'])}, prior "
+        f"{_f(prior['selection_mean_within_source_auc'])}; set-aside AUC shipped "
+        f"{_f(ship['holdout']['auc'])}, prior {_f(prior['holdout']['auc'])}.\n"
     )
-    out.append(
-        "| judgement | fitted on | set aside | development | ECE re-fitted without the "
-        "source (set aside / development) | ECE noise floor (set aside / development) |"
+    return out
+
+
+def _part(x: dict) -> str:
+    lo, hi = x["ece_90"]
+    return (
+        f"{_f(x['ece'])} [{_f(lo)}–{_f(hi)}] / {_f(x['accuracy'])} / "
+        f"{_f(x['confidently_wrong'])} / {_f(x['in_neutral_band'])}"
     )
-    out.append("|---|---|---|---|---|---|")
+
+
+def calibration_tables(calm: dict) -> list[str]:
+    """Every calibration candidate, held out, and the set-aside sources one by one."""
+    band = calm["neutral_clips"]["band"]
+    ship = calm["shipped_calibration"]
+    out = [
+        "Calibration candidates (`calibration.py`). Every figure is held out: a clip's "
+        "probability comes from a map that never saw its source (set-aside sources: leave one "
+        "set-aside source out; development sources: the map fitted on the set-aside sources, "
+        "or leave one of all sources out for out-of-source fits). Per part: ECE [90 % "
+        "interval, bootstrap over tracks] / accuracy at 0.5 / confidently wrong / share in the "
+        f"neutral band ({band[0]}–{band[1]}); noise floor: the ECE a perfectly calibrated map "
+        "would still show on the set-aside part (mean / 95th percentile). Rule: "
+        f"{calm['calibration_rule']}.\n",
+        "| judgement | map | fitted on | set aside | development | all "
+        "| noise floor, set aside | ships |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for c in calm["calibrations_tried"]:
-        f, cv, fl = c["fitted"], c["leave_one_source_out_calibration"], c["ece_noise_floor"]
-
-        def part(x: dict) -> str:
-            return (
-                f"{_f(x['auc'])} / {_f(x['accuracy'])} / {_f(x['ece'])} / "
-                f"{_f(x['confidently_wrong'])} / {_f(x['in_neutral_band'])}"
-            )
-
-        ships = c["judgement"] == "shipped" and c["fit_on"] == calm["shipped_calibration"]["fit_on"]
-        name = f"**{c['judgement']}** (ships)" if ships else c["judgement"]
-        out.append(
-            f"| {name} | {c['fit_on']} | {part(f['set_aside'])} | {part(f['development'])} "
-            f"| {_f(cv['set_aside']['ece'])} / {_f(cv['development']['ece'])} "
-            f"| {_f(fl['set_aside'])} / {_f(fl['development'])} |"
+        h = c["held_out"]
+        ships = (
+            c["judgement"] == "shipped"
+            and c["family"] == ship["family"]
+            and c["fit_on"] == ship["fit_on"]
         )
-    n = calm["neutral_clips"]
+        fl = h["set_aside"]["ece_noise_floor"]
+        flag = "**ships**" if ships else ("eligible" if c["eligible"] else "–")
+        out.append(
+            f"| {c['judgement']} | {c['family']} | {c['fit_on']} | {_part(h['set_aside'])} "
+            f"| {_part(h['development'])} | {_part(h['all'])} "
+            f"| {_f(fl['mean'])} / {_f(fl['p95'])} | {flag} |"
+        )
+    shown = [
+        c
+        for c in calm["calibrations_tried"]
+        if c["judgement"] == "shipped" and c["family"] in ("platt", "beta")
+    ]
+    out.append("")
+    out.append(
+        "The set-aside sources one by one, shipped judgement, held out (ECE / accuracy / "
+        "confidently wrong / mean calm probability):\n"
+    )
+    heads = " | ".join(f"{c['family']}, {c['fit_on']}" for c in shown)
+    out.append(f"| source | clips | {heads} |")
+    out.append("|---|---|" + "---|" * len(shown))
+    for src in calm["holdout_sources"]:
+        cells = [
+            "{ece} / {accuracy} / {confidently_wrong} / {mean_p}".format(
+                **{k: _f(v) for k, v in c["per_source"][src].items()}
+            )
+            for c in shown
+        ]
+        out.append(f"| {src} | {shown[0]['per_source'][src]['clips']} | {' | '.join(cells)} |")
+    n, need = calm["neutral_clips"], calm["set_aside_clips_for_ece_0.05"]
+    out.append("")
+    out.append(
+        "Clips needed before ECE <= 0.05 can be told apart from noise (a perfectly calibrated "
+        "map, on clips drawn like the shipped set-aside probabilities, stays under 0.05 in 95 % "
+        f"of draws): {need or 'more than 3200'}; the set-aside sources hold "
+        f"{ship['held_out']['set_aside']['clips']}."
+    )
     out.append("")
     out.append(
         f"Neutral (menu/title) clips, never fitted on: {n['clips']} clips, mean calm probability "
-        f"{_f(n['mean_p'])}, {_f(n['in_0.35_0.65'])} of them in the 0.35–0.65 band."
+        f"{_f(n['mean_p'])}, {_f(n['in_band'])} of them in the {n['band'][0]}–{n['band'][1]} "
+        "band (the shipped map)."
     )
-    return "\n".join(out) + "\n"
+    return out
 
 
 def write_card_tables(report: dict, card: Path = CARD) -> None:

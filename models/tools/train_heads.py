@@ -2,18 +2,23 @@
 
 Build-time only (needs scikit-learn: ``pip install -e '.[train]'``), never at run time.
 
-    python models/devset/build_devset.py          # cut the clips from Debian packages
-    python models/tools/train_heads.py                  # features -> CV report -> heads
+    python models/devset/build_devset.py                # cut the clips from Debian packages
+    python models/tools/train_heads.py --version N      # features -> report -> heads, card
 
 Every clip is cut into non-overlapping 3 s patches, which the shipped LiteRT backbone turns
-into tags [50] and an embedding [200] (cached in data/devset/features.npz).
+into tags [50] and an embedding [200] (cached in data/devset/features.npz; ``--features``
+names another cache, e.g. a student backbone's outputs on the same clips, and
+``--report-only PATH`` judges it without touching the shipped files).
 
-Calm judgement (``transfer_eval.py`` beside this script): every variant in ``VARIANTS`` goes
-through a protocol that measures transfer to sources it never saw — whole sources set aside
-before any fitting, selection by the mean AUC within development sources that hold both
-classes (leave-one-source-out fits), the untrained MSD tag prior as the bar — and the winner
-is calibrated on out-of-source logits. The report goes to models/head_report.json and the
-tables of models/MODEL_CARD.md (``model_card.py``).
+Calm judgement (``calm_judgement.py``, ``transfer_eval.py``, ``calibration.py`` beside this
+script): every variant in ``VARIANTS`` goes through a protocol that measures transfer to
+sources it never saw — whole sources set aside before any fitting, selection by the mean AUC
+within development sources that hold both classes (leave-one-source-out fits), the untrained
+MSD tag prior as the bar — and the winner's calibration map is chosen among candidates
+measured with held-out maps (each clip's probability from a map that never saw its source).
+The report goes to models/head_report.json and the tables of models/MODEL_CARD.md
+(``model_card.py``), including the per-source selection figures of the shipped judgement and
+of the fixed prior.
 
 The speech head (logistic on embedding + tags, C by 5-fold GroupKFold by track, Platt on
 out-of-fold logits) is kept as shipped unless ``--retrain-speech``.
@@ -275,17 +280,35 @@ def main() -> int:
         action="store_true",
         help="also retrain the speech head (by default it is kept as shipped)",
     )
+    parser.add_argument(
+        "--features",
+        type=Path,
+        default=DATA / "features.npz",
+        help="per-patch feature cache (clip_ids, patch_clip, tags [P,50], emb [P,200]); "
+        "clips missing from it are run through the shipped backbone and added",
+    )
+    parser.add_argument(
+        "--report-only",
+        type=Path,
+        metavar="REPORT_JSON",
+        help="write the report here and leave the shipped heads, head_report.json and the "
+        "model card untouched (e.g. to judge another backbone's features)",
+    )
     args = parser.parse_args()
     # check= rows are the regression test's short fixtures, not devset clips.
     rows = [r for r in csv.DictReader(MANIFEST.open()) if "check=" not in r["recipe"]]
-    feats = extract(rows, DATA / "features.npz")
+    feats = extract(rows, args.features)
     ds = Dataset(rows, feats)
     feats["emb_kept"] = ds.x[:, :200]
     print(f"clips with features: {len(ds.clip_ids)}; patches: {len(ds.x)}")
     calm, calm_rep = calm_judgement(ds, feats, args.version)
-    (ROOT / "models" / "calm_head.json").write_text(json.dumps(calm))
     old = json.loads((ROOT / "models" / "head_report.json").read_text())
     report = {"calm": calm_rep, "speech": old.get("speech")}
+    if args.report_only:
+        args.report_only.write_text(json.dumps({**report, "calm_head": calm}, indent=2))
+        print(f"report (calm head included) written to {args.report_only}; nothing shipped")
+        return 0
+    (ROOT / "models" / "calm_head.json").write_text(json.dumps(calm))
     if args.retrain_speech:
         grid = [0.01, 0.03, 0.1, 0.3, 1.0]
         speech, speech_rep = train_head(ds, "speech", SPEECH_LABELS, MUSIC_LABELS, set(), grid)

@@ -4,8 +4,8 @@ Used by ``models/tools/train_heads.py``. Every variant turns a clip's 3 s patche
 window logit (mean of patch logits, as the runtime does). The protocol:
 
 * ``HOLDOUT_SOURCES`` are whole packages set aside before any fitting: never used to fit a
-  head or choose a variant, only to validate the variants once each, then to fit the
-  calibration of the judgement that ships.
+  head or choose a variant, only to validate the variants once each, then to fit and
+  check the calibration of the judgement that ships (``calibration.py``).
 * On the other (development) sources, every variant is fitted leave-one-source-out; the
   selection figure is the ROC-AUC *within* each development source that holds both
   classes, averaged over those sources (a source's offset cannot help there). The pooled
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamchill.analyzer.baseline import tag_prior_logit
+from streamchill.analyzer.config import AnalyzerConfig
 
 HOLDOUT_SOURCES: tuple[str, ...] = (
     "hedgewars-data",  # both classes: map-theme music vs sudden-death music
@@ -256,13 +257,6 @@ def cell_weights(y: np.ndarray, sources: np.ndarray) -> np.ndarray:
     return w * len(w) / w.sum()
 
 
-def ece_noise_floor(p: np.ndarray, runs: int = 1000, seed: int = 0) -> float:
-    """Mean ECE of labels drawn from ``p`` itself: what a perfectly calibrated judgement would
-    still measure on this many clips (10 bins). Below it, ECE cannot be told apart from 0."""
-    rng = np.random.default_rng(seed)
-    return float(np.mean([ece(p, (rng.random(len(p)) < p).astype(float)) for _ in range(runs)]))
-
-
 def within_source_auc(z: np.ndarray, y: np.ndarray, sources: np.ndarray) -> dict[str, float]:
     """ROC-AUC inside each source that holds both classes."""
     out = {}
@@ -286,15 +280,30 @@ def per_source(z: np.ndarray, p: np.ndarray, y: np.ndarray, sources: np.ndarray)
     return out
 
 
+NEUTRAL_BAND: tuple[float, float] = (
+    AnalyzerConfig().aggressive_enter,
+    AnalyzerConfig().calm_enter,
+)
+"""The state machine's neutral band (calm probability strictly between the two)."""
+
+
 def summary(z: np.ndarray, p: np.ndarray, y: np.ndarray) -> dict:
+    """AUC, accuracy at 0.5, ECE, the confidently wrong share (calm < 0.1 for calm music,
+    > 0.9 for aggressive), the share in the neutral band, and where the misjudged land."""
     confident_wrong = ((y == 1) & (p < 0.1)) | ((y == 0) & (p > 0.9))
+    lo, hi = NEUTRAL_BAND
+    in_band = (p > lo) & (p < hi)
+    wrong = (p >= 0.5) != (y == 1)
     return {
         "clips": len(y),
         "auc": round(auc(z, y), 4),
-        "accuracy": round(float(((p >= 0.5) == (y == 1)).mean()), 4),
+        "accuracy": round(float(1 - wrong.mean()), 4),
         "ece": round(ece(p, y), 4),
         "confidently_wrong": round(float(confident_wrong.mean()), 4),
-        "in_neutral_band": round(float(((p > 0.35) & (p < 0.65)).mean()), 4),
+        "in_neutral_band": round(float(in_band.mean()), 4),
+        "misjudged_in_neutral_band": (
+            round(float(in_band[wrong].mean()), 4) if wrong.any() else None
+        ),
     }
 
 
@@ -326,42 +335,4 @@ def evaluate_variant(variant: Variant, dev: ClipSet, hold: ClipSet) -> dict:
         "holdout_per_source": per_source(z_hold, p_hold_devcal, hold.y, hold.sources),
         "_z_hold": z_hold,
         "_z_lopo": lopo,
-    }
-
-
-def calibrate(
-    z: np.ndarray, y: np.ndarray, sources: np.ndarray, hold: np.ndarray, *, fit_on: str
-) -> dict:
-    """Platt calibration of out-of-source window logits, and how it holds per part.
-
-    ``z`` are window logits no fit has seen the source of (set-aside sources: the judgement
-    fitted on all development sources; development sources: leave-one-source-out fits).
-    ``fit_on`` is ``"set-aside"`` (the set-aside clips only, unweighted) or
-    ``"out-of-source"`` (every clip, source x class balanced). Reported: the fitted
-    figures on the set-aside part, the development part and both; ECE with the calibration
-    re-fitted without each source in turn; and the ECE noise floor of each part.
-    """
-    use = hold if fit_on == "set-aside" else np.ones(len(y), dtype=bool)
-    w = None if fit_on == "set-aside" else cell_weights(y[use], sources[use])
-    a, b = platt(z[use], y[use], w)
-    p = sigmoid(a * z + b)
-    p_cv = p.copy()
-    for s in sorted(set(sources[use].tolist())):
-        tr = use & (sources != s)
-        if len(set(y[tr].tolist())) < 2:
-            continue
-        wt = None if fit_on == "set-aside" else cell_weights(y[tr], sources[tr])
-        aa, bb = platt(z[tr], y[tr], wt)
-        p_cv[sources == s] = sigmoid(aa * z[sources == s] + bb)
-    parts = {"set_aside": hold, "development": ~hold, "all": np.ones(len(y), dtype=bool)}
-    return {
-        "fit_on": fit_on,
-        "platt_a": a,
-        "platt_b": b,
-        "fitted": {k: summary(z[m], p[m], y[m]) for k, m in parts.items()},
-        "leave_one_source_out_calibration": {
-            k: summary(z[m], p_cv[m], y[m]) for k, m in parts.items()
-        },
-        "ece_noise_floor": {k: round(ece_noise_floor(p[m]), 4) for k, m in parts.items()},
-        "per_source": per_source(z, p, y, sources),
     }
