@@ -114,15 +114,53 @@ def _fit(family: str, fit_on: str, z: np.ndarray, y: np.ndarray, s: np.ndarray) 
 
 def held_out(
     family: str, fit_on: str, z: np.ndarray, y: np.ndarray, sources: np.ndarray, hold: np.ndarray
-) -> tuple[np.ndarray, CalibrationMap]:
-    """Every clip's probability from a map that never saw its source, and the final map."""
+) -> tuple[np.ndarray, CalibrationMap, dict[str, CalibrationMap]]:
+    """Every clip's probability from a map that never saw its source, the final map, and the
+    held-out map used for each source."""
     use = hold if fit_on == "set-aside" else np.ones(len(z), dtype=bool)
     final = _fit(family, fit_on, z[use], y[use], sources[use])
-    p = final(z)  # development clips under a set-aside fit: the final map never saw them
+    # Development clips under a set-aside fit: the final map never saw them.
+    maps = {str(src): final for src in set(sources.tolist())}
     for src in sorted(set(sources[use].tolist())):
-        train, test = use & (sources != src), sources == src
-        p[test] = _fit(family, fit_on, z[train], y[train], sources[train])(z[test])
-    return p, final
+        train = use & (sources != src)
+        maps[str(src)] = _fit(family, fit_on, z[train], y[train], sources[train])
+    p = np.array([maps[str(src)](np.array([zz]))[0] for zz, src in zip(z, sources, strict=True)])
+    return p, final, maps
+
+
+WINDOW_PATCHES = (1, 3, 5, 10)
+"""Window lengths (patches of 3 s) at which the shipped map is checked: a segment's window
+grows from 1 patch after a change to 10 (30 s)."""
+
+
+def windows(
+    patches: list[np.ndarray],
+    y: np.ndarray,
+    sources: np.ndarray,
+    hold: np.ndarray,
+    maps: dict[str, CalibrationMap],
+) -> dict[str, dict]:
+    """Held-out figures on every run of n consecutive patches inside each clip (the window the
+    state machine sees while a segment grows), through the map that never saw the source.
+    Windows of one clip overlap and are not independent: the counts are not sample sizes."""
+    out: dict[str, dict] = {}
+    for n in WINDOW_PATCHES:
+        p, yy, hh = [], [], []
+        for logits, label, src, h in zip(patches, y, sources, hold, strict=True):
+            if len(logits) < n:
+                continue
+            runs = np.convolve(logits, np.ones(n) / n, mode="valid")
+            p.append(maps[str(src)](runs))
+            yy.append(np.full(len(runs), label))
+            hh.append(np.full(len(runs), h))
+        pa, ya, ha = np.concatenate(p), np.concatenate(yy), np.concatenate(hh)
+        parts = {"set_aside": ha, "development": ~ha, "all": np.ones(len(ha), dtype=bool)}
+        out[str(n)] = {}
+        for k, m in parts.items():
+            s = summary(pa[m], pa[m], ya[m])
+            s.pop("auc")
+            out[str(n)][k] = {"windows": s.pop("clips"), **s}
+    return out
 
 
 def ece_interval(
@@ -182,7 +220,7 @@ def evaluate(
     out = []
     for family in FAMILIES:
         for fit_on in FIT_ON:
-            p, final = held_out(family, fit_on, z, y, sources, hold)
+            p, final, maps = held_out(family, fit_on, z, y, sources, hold)
             figures = {k: summary(z[m], p[m], y[m]) for k, m in parts.items()}
             for k, m in parts.items():
                 figures[k]["ece_90"] = ece_interval(p[m], y[m], tracks[m])
@@ -197,6 +235,7 @@ def evaluate(
                     "per_source": _per_source(p, y, sources, parts["all"]),
                     "_p": p,
                     "_map": final,
+                    "_maps": maps,
                 }
             )
     return out

@@ -180,9 +180,12 @@ def calm_judgement(ds: Any, feats: dict[str, np.ndarray], version: str) -> tuple
     p_neutral = cal["_map"](z_neutral)
     lo, hi = NEUTRAL_BAND
     floor_n = calibration.clips_needed(cal["_p"][is_h])
+    patches = chosen["_patches"]
+    by_window = calibration.windows(patches, y_all, s_all, is_h, cal["_maps"])
     for r in reports:
         r.pop("_z_hold")
         r.pop("_z_lopo")
+        r.pop("_patches")
     report = {
         "holdout_sources": list(HOLDOUT_SOURCES),
         "development_sources": sorted(set(dev.sources.tolist())),
@@ -199,6 +202,7 @@ def calm_judgement(ds: Any, feats: dict[str, np.ndarray], version: str) -> tuple
         "calibrations_tried": [{"judgement": "shipped", **calibration.public(c)} for c in cands]
         + [{"judgement": "prior", **calibration.public(c)} for c in prior_cands],
         "set_aside_clips_for_ece_0.05": floor_n,
+        "shipped_calibration_by_window_patches": by_window,
         "neutral_clips": {
             "clips": len(neutral),
             "band": [lo, hi],

@@ -310,18 +310,23 @@ def summary(z: np.ndarray, p: np.ndarray, y: np.ndarray) -> dict:
 def evaluate_variant(variant: Variant, dev: ClipSet, hold: ClipSet) -> dict:
     """Leave-one-source-out on dev (selection figures), then fit on all dev, score hold."""
     lopo = np.zeros(len(dev.y))
+    patches_lopo: list[np.ndarray] = [np.zeros(0)] * len(dev.y)
     for s in sorted(set(dev.sources.tolist())):
         te = np.flatnonzero(dev.sources == s)
         tr = np.flatnonzero(dev.sources != s)
         train = dev.subset(tr)
         predict = variant.fit(train)
         test = dev.subset(te)
-        lopo[te] = test.clip_mean(predict(test))
+        pz = predict(test)
+        lopo[te] = test.clip_mean(pz)
+        for i, c in enumerate(te):
+            patches_lopo[c] = pz[test.patch_clip == i]
     within = within_source_auc(lopo, dev.y, dev.sources)
     a, b = platt(lopo, dev.y)
     p_lopo = sigmoid(a * lopo + b)
     predict = variant.fit(dev)
-    z_hold = hold.clip_mean(predict(hold))
+    pz_hold = predict(hold)
+    z_hold = hold.clip_mean(pz_hold)
     p_hold_devcal = sigmoid(a * z_hold + b)
     within_hold = within_source_auc(z_hold, hold.y, hold.sources)
     return {
@@ -335,4 +340,5 @@ def evaluate_variant(variant: Variant, dev: ClipSet, hold: ClipSet) -> dict:
         "holdout_per_source": per_source(z_hold, p_hold_devcal, hold.y, hold.sources),
         "_z_hold": z_hold,
         "_z_lopo": lopo,
+        "_patches": patches_lopo + [pz_hold[hold.patch_clip == i] for i in range(len(hold.y))],
     }
