@@ -41,6 +41,12 @@ class AnalyzerConfig:
     events say speech and 19 lets 1.15 %, most of it the state staying in speech after a
     cut to music; 19 is slower to follow speech after a pause (13 s once in 2: a patch cut
     across the pause falls short of it)."""
+    speech_hold_logit: float = 15.0
+    """A patch below this calibrated speech logit *could not be speech*; at or above it, it
+    could. Speech is left once ``speech_confirm_patches`` patches in a row fall below it,
+    and after a pause that many at or above it are speech. Held-out music in the
+    transitions benchmark's streams peaked at 13.0 on one patch and 11.6 on the lower of two
+    in a row; on the devset 2.3 % of speech patches fall below it and 0.8 % of pairs."""
     speech_confirm_patches: int = 2
     """From a music state, ``speech`` needs this many newest patches in a row that sound
     like speech (one suffices after silence, a tone, or at the start). With the

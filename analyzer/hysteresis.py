@@ -10,11 +10,14 @@ Four rules keep it steady without making it slow:
   Waived when the analyzer confirms a change of music (the evidence is new), unless it
   would only take a calm or aggressive state to ``neutral``; waived too when the audio
   falls silent or turns into a steady tone, and when it leaves silence or a tone.
-* **Speech needs patches that sound like speech, two of them inside music.** ``speech`` is
-  entered only when the newest patch is as clearly speech as the devset's speech is (the
-  head's probability alone saturates on some music), and from a music state only when the
-  segment's newest ``speech_confirm_patches`` patches are: one patch of a sung or shouted
-  passage is not a talk show.
+* **Speech is decided on patches, with hysteresis of its own.** The head's window
+  probability saturates on some music, so the state reads the segment's newest patches'
+  calibrated speech logits. From music that was judged music, ``speech`` needs
+  ``speech_confirm_patches`` patches in a row that sound like speech (one patch of a sung or
+  shouted passage is not a talk show); after a pause or at the start one such patch will
+  do, or that many in a row that merely *could* be speech. Speech is left, at once, when
+  that many patches in a row could not be speech: the music after a talk is followed as
+  soon as it is judged, not when the 30 s mean finally falls.
 * **After a pause, wait for a judgement of the new audio.** Leaving silence or a steady
   tone, the state holds until a patch of what follows has been judged, rather than
   showing the evidence from before the pause.
@@ -44,9 +47,10 @@ class Observation:
     """At least one patch has been judged (else we cannot say anything yet)."""
     fresh_segment: bool
     """The music changed and this hop is the first judgement of the new part."""
-    speech_patches: int = 0
-    """How many of the segment's newest patches, in a row, sound like speech (calibrated
-    logit at least ``speech_patch_logit``)."""
+    speech_logits: tuple[float, ...] | None = None
+    """Calibrated speech logits of the segment's newest voting patches, oldest first (a
+    few are enough). ``None``: no per-patch evidence, the window probability alone
+    decides (the naive reference)."""
     segment_patches: int = 1
     """Patches the window probabilities rest on (the segment's evidence)."""
     stale: bool = False
@@ -63,6 +67,8 @@ class MoodStateMachine:
         """The state was chosen because the audio was silent or a steady tone."""
         self._candidate: MoodState | None = None
         self._candidate_since_s = 0.0
+        self._music_judged = False
+        """Since the last pause or speech, a patch of this music did not sound like speech."""
 
     def widening(self, segment_patches: int) -> float:
         """How far beyond its exit threshold a held state may drift, for this much evidence."""
@@ -79,13 +85,42 @@ class MoodStateMachine:
             return MoodState.WARMING_UP
         if obs.steady:
             return MoodState.NEUTRAL
+        speech = self._speech_wanted(obs)
+        if speech is not None:
+            return MoodState.SPEECH if speech else self._mood(obs)
         if self.state is MoodState.SPEECH:
             if obs.speech_probability >= c.speech_exit:
                 return MoodState.SPEECH
-        elif obs.speech_probability >= c.speech_enter:
-            in_music = self.state in MUSIC_STATES and not self._quiet
-            if obs.speech_patches >= (c.speech_confirm_patches if in_music else 1):
-                return MoodState.SPEECH
+        elif obs.speech_probability >= c.speech_enter and obs.speech_logits is None:
+            return MoodState.SPEECH
+        return self._mood(obs)
+
+    def _speech_wanted(self, obs: Observation) -> bool | None:
+        """The patch rule: True (speech), False (not speech) or None (undecided by it)."""
+        c = self.config
+        logits = obs.speech_logits
+        if logits is None:
+            return None
+        need = c.speech_confirm_patches
+        newest = logits[-need:] if len(logits) >= need else ()
+        if self.state is MoodState.SPEECH:
+            if newest and all(x < c.speech_hold_logit for x in newest):
+                return False  # that many patches in a row could not be speech
+            return obs.speech_probability >= c.speech_exit
+        if obs.speech_probability < c.speech_enter or not logits:
+            return False
+        if newest and all(x >= c.speech_patch_logit for x in newest):
+            return True
+        if self.state in MUSIC_STATES and not self._quiet and self._music_judged:
+            return False
+        # After a pause, at the start, or in music not yet judged as music.
+        return logits[-1] >= c.speech_patch_logit or bool(
+            newest and all(x >= c.speech_hold_logit for x in newest)
+        )
+
+    def _mood(self, obs: Observation) -> MoodState:
+        """Calm, aggressive or neutral from the calm probability, with widening hysteresis."""
+        c = self.config
         p = obs.calm_probability
         widen = self.widening(obs.segment_patches)
         if self.state is MoodState.CALM and p >= c.calm_exit - widen:
@@ -104,6 +139,7 @@ class MoodStateMachine:
             return self.state  # the pause is over; wait for a judgement of what follows
         want = self.wanted(obs)
         quiet_now = obs.silent or obs.steady
+        self._note_music(obs, quiet_now)
         if want is self.state:
             self._candidate = None
             self._quiet = quiet_now
@@ -112,7 +148,11 @@ class MoodStateMachine:
         # a reason to drop the calm or aggressive mood held.
         moods = (MoodState.CALM, MoodState.AGGRESSIVE)
         fresh = obs.fresh_segment and not (want is MoodState.NEUTRAL and self.state in moods)
-        immediate = fresh or quiet_now or self._quiet or self.state is MoodState.WARMING_UP
+        # Speech entered or left on its run of patches: the run was the dwell.
+        by_patches = obs.speech_logits is not None and MoodState.SPEECH in (want, self.state)
+        immediate = (
+            fresh or by_patches or quiet_now or self._quiet or self.state is MoodState.WARMING_UP
+        )
         if want is not self._candidate:
             self._candidate = want
             self._candidate_since_s = obs.media_time_s
@@ -121,3 +161,10 @@ class MoodStateMachine:
             self._quiet = quiet_now
             self._candidate = None
         return self.state
+
+    def _note_music(self, obs: Observation, quiet_now: bool) -> None:
+        """Remember whether the music now playing has been judged music by a patch."""
+        if quiet_now or self.state is MoodState.SPEECH:
+            self._music_judged = False
+        elif obs.speech_logits and obs.speech_logits[-1] < self.config.speech_hold_logit:
+            self._music_judged = True

@@ -43,6 +43,8 @@ from streamchill.analyzer.signal_checks import novelty, steady_kind
 
 TOP_TAGS = 3
 NOVELTY_REFERENCE_S = 8.0
+SPEECH_LOGITS_KEPT = 4
+"""The state machine reads a run of at most a few newest patches (``speech_confirm_patches``)."""
 TEMPO_EVERY_HOPS = 2
 """The tempo autocorrelation spans 12 s; refreshing it every other hop loses nothing."""
 
@@ -220,7 +222,7 @@ class Session:
             steady=steady,
             has_patch=bool(seg),
             fresh_segment=fresh,
-            speech_patches=self._speech_run(seg),
+            speech_logits=self._speech_logits(seg),
             # Judged since the pause: a voting patch holds at least half a patch of it.
             stale=self._last_voting_end - PATCH_FRAMES // 2 < self._quiet_until,
             segment_patches=len(seg),
@@ -315,18 +317,15 @@ class Session:
         self._danceability = danceability(window)
         self._danceability_at_s = end_sample / TARGET_RATE_HZ
 
-    def _speech_run(self, seg: list[PatchResult]) -> int:
-        """How many of the segment's newest patches, in a row, each sound like speech.
+    def _speech_logits(self, seg: list[PatchResult]) -> tuple[float, ...]:
+        """Calibrated speech logits of the segment's newest voting patches, oldest first.
 
-        Judged on the calibrated logit, not the probability: the probability saturates at
-        1.0 well before a patch is as clearly speech as the devset's speech is.
+        The state reads logits, not the probability: the probability saturates at 1.0 well
+        before a patch is as clearly speech as the devset's speech is.
         """
-        head, run = self._models.speech, 0
-        for p in reversed(seg):
-            if head.platt_a * p.speech_logit + head.platt_b < self.config.speech_patch_logit:
-                break
-            run += 1
-        return run
+        head = self._models.speech
+        newest = [p for p in seg if self._segments.voting(p)][-SPEECH_LOGITS_KEPT:]
+        return tuple(head.platt_a * p.speech_logit + head.platt_b for p in newest)
 
     def _frames_at(self, start_frame: int) -> np.ndarray:
         frames = self._mel_ring.since(start_frame)[:PATCH_FRAMES]

@@ -154,7 +154,6 @@ class NaiveSession:
                 steady=False,
                 has_patch=True,
                 fresh_segment=False,
-                speech_patches=int(audible.sum()),
                 segment_patches=int(audible.sum()),
             )
         )

@@ -118,6 +118,24 @@ def read_wav(path: Path) -> np.ndarray:
     return pcm.astype(np.float32) / 32768.0
 
 
+def audible_part(audio: np.ndarray, block_s: float = 0.1) -> np.ndarray:
+    """The clip without its silent edges (0.1 s blocks below the analyzer's silence level).
+
+    A clip cut from the end of a track can end in a fade to silence (hw-underwater-2's last
+    4 s are below -55 dBFS): the state rightly says ``silence`` there, which would count
+    as a flip inside a steady piece. The cut should be where the music stops.
+    """
+    from streamchill.analyzer.config import AnalyzerConfig
+
+    n = round(block_s * RATE_HZ)
+    blocks = audio[: len(audio) // n * n].reshape(-1, n).astype(np.float64)
+    db = 10 * np.log10(np.mean(blocks**2, axis=1) + 1e-12)
+    loud = np.flatnonzero(db >= AnalyzerConfig().silence_db)
+    if len(loud) == 0:
+        return audio
+    return audio[loud[0] * n : (loud[-1] + 1) * n]
+
+
 def synth(kind: str, rng: np.random.Generator) -> tuple[str, np.ndarray]:
     """Silence (5-15 s of a -75 dBFS noise floor) or a steady tone (8-15 s at -20 dBFS)."""
     if kind == "silence":
@@ -162,7 +180,7 @@ def build_sequence(
                 continue
             clip, path = options[int(rng.integers(len(options)))]
             used.add(clip)
-            name, audio = clip, read_wav(path)
+            name, audio = clip, audible_part(read_wav(path))
         else:
             name, audio = synth(kind, rng)
         duration = len(audio) / RATE_HZ

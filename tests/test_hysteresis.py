@@ -1,6 +1,7 @@
 """The state machine: thresholds with hysteresis that grows with the segment's evidence, a
-minimum dwell and its exceptions, speech that needs two patches inside music, and a pause
-that waits for a judgement of what follows."""
+minimum dwell and its exceptions, speech decided on runs of patches (two inside music, and
+left as soon as two could not be speech), and a pause that waits for a judgement of what
+follows."""
 
 from __future__ import annotations
 
@@ -10,11 +11,17 @@ from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.events import MoodState
 from streamchill.analyzer.hysteresis import MoodStateMachine, Observation
 
+SPEECH = 40.0
+"""A calibrated speech logit as the devset's speech gives (median 39)."""
+MUSIC = -20.0
+"""One as held-out music gives (median -21 to -28)."""
 
-def obs(t: float, p: float, **kw: bool | float) -> Observation:
-    base: dict[str, float | bool] = {
+
+def obs(t: float, p: float, **kw: object) -> Observation:
+    base: dict[str, object] = {
         "speech_probability": 0.0, "silent": False, "steady": False, "has_patch": True,
-        "fresh_segment": False, "speech_patches": 0, "segment_patches": 1, "stale": False,
+        "fresh_segment": False, "speech_logits": (MUSIC,), "segment_patches": 1,
+        "stale": False,
     }  # fmt: skip
     base.update(kw)
     return Observation(media_time_s=t, calm_probability=p, **base)  # type: ignore[arg-type]
@@ -64,30 +71,82 @@ def test_silence_is_immediate_and_never_calm() -> None:
 
 def test_speech_wins_over_calm_and_holds_until_exit_threshold() -> None:
     m = MoodStateMachine(AnalyzerConfig(min_dwell_s=0.0))
-    assert m.update(obs(0.0, 0.95, speech_probability=0.8, speech_patches=1)) is MoodState.SPEECH
-    assert m.update(obs(1.0, 0.95, speech_probability=0.45)) is MoodState.SPEECH
-    assert m.update(obs(2.0, 0.95, speech_probability=0.2)) is MoodState.CALM
+    talk = (SPEECH,)
+    assert m.update(obs(0.0, 0.95, speech_probability=0.8, speech_logits=talk)) is MoodState.SPEECH
+    assert m.update(obs(1.0, 0.95, speech_probability=0.45, speech_logits=talk)) is (
+        MoodState.SPEECH
+    )
+    assert m.update(obs(2.0, 0.95, speech_probability=0.2, speech_logits=talk)) is MoodState.CALM
 
 
 def test_one_patch_that_sounds_like_speech_inside_music_is_not_speech() -> None:
     m = MoodStateMachine(AnalyzerConfig(min_dwell_s=0.0))
     run(m, [0.9, 0.9])
     shout = {"speech_probability": 0.99, "fresh_segment": True}
-    assert m.update(obs(2.0, 0.9, speech_patches=1, **shout)) is MoodState.CALM
-    assert m.update(obs(3.0, 0.9, speech_patches=2, **shout)) is MoodState.SPEECH
+    assert m.update(obs(2.0, 0.9, speech_logits=(MUSIC, SPEECH), **shout)) is MoodState.CALM
+    assert m.update(obs(3.0, 0.9, speech_logits=(SPEECH, SPEECH), **shout)) is MoodState.SPEECH
 
 
 def test_a_saturated_speech_probability_without_a_speech_like_patch_is_not_speech() -> None:
     m = MoodStateMachine(AnalyzerConfig())
     assert (
-        m.update(obs(0.0, 0.1, speech_probability=0.99, speech_patches=0)) is MoodState.AGGRESSIVE
+        m.update(obs(0.0, 0.1, speech_probability=0.99, speech_logits=(12.0,)))
+        is MoodState.AGGRESSIVE
     )
 
 
 def test_speech_after_silence_needs_only_one_patch() -> None:
     m = MoodStateMachine(AnalyzerConfig())
     m.update(obs(0.0, 0.5, silent=True))
-    assert m.update(obs(4.0, 0.5, speech_probability=0.9, speech_patches=1)) is MoodState.SPEECH
+    assert m.update(obs(4.0, 0.5, speech_probability=0.9, speech_logits=(SPEECH,))) is (
+        MoodState.SPEECH
+    )
+
+
+def test_after_a_pause_two_patches_that_could_be_speech_are_speech() -> None:
+    c = AnalyzerConfig()
+    m = MoodStateMachine(c)
+    m.update(obs(0.0, 0.5, silent=True))
+    weak = c.speech_hold_logit + 2  # a quiet voice: could be speech, not clearly
+    assert m.update(obs(4.0, 0.1, speech_probability=1.0, speech_logits=(weak,))) is (
+        MoodState.AGGRESSIVE
+    )
+    assert m.update(obs(5.0, 0.1, speech_probability=1.0, speech_logits=(weak, weak))) is (
+        MoodState.SPEECH
+    )
+
+
+def test_music_judged_music_does_not_turn_to_speech_on_weak_patches() -> None:
+    c = AnalyzerConfig()
+    m = MoodStateMachine(c)
+    run(m, [0.1, 0.1])  # aggressive, judged on patches that are clearly not speech
+    weak = (c.speech_hold_logit + 2,) * 2
+    states = [m.update(obs(2.0 + i, 0.1, speech_probability=1.0, speech_logits=weak))
+              for i in range(5)]  # fmt: skip
+    assert set(states) == {MoodState.AGGRESSIVE}
+
+
+def test_speech_is_left_at_once_when_two_patches_could_not_be_speech() -> None:
+    """A talk, then ambient music whose speech probability still saturates at 1.0."""
+    c = AnalyzerConfig(min_dwell_s=3.0)
+    m = MoodStateMachine(c)
+    m.update(obs(0.0, 0.2, speech_probability=1.0, speech_logits=(SPEECH,)))
+    assert m.state is MoodState.SPEECH
+    ambient = c.speech_hold_logit - 3
+    first = obs(1.0, 0.8, speech_probability=1.0, speech_logits=(SPEECH, ambient))
+    assert m.update(first) is MoodState.SPEECH  # one patch could still be a pause in the talk
+    second = obs(2.0, 0.8, speech_probability=1.0, speech_logits=(SPEECH, ambient, ambient))
+    assert m.update(second) is MoodState.CALM  # no dwell: the two patches were it
+
+
+def test_a_talk_with_one_weak_patch_stays_speech() -> None:
+    c = AnalyzerConfig()
+    m = MoodStateMachine(c)
+    m.update(obs(0.0, 0.2, speech_probability=1.0, speech_logits=(SPEECH,)))
+    runs = [(SPEECH, SPEECH), (SPEECH, 10.0), (10.0, SPEECH), (SPEECH, SPEECH)]
+    states = [m.update(obs(1.0 + i, 0.2, speech_probability=1.0, speech_logits=r))
+              for i, r in enumerate(runs)]  # fmt: skip
+    assert set(states) == {MoodState.SPEECH}
 
 
 def test_a_confident_segment_holds_its_state_below_the_plain_exit() -> None:
