@@ -36,11 +36,11 @@ class AnalyzerConfig:
     """A patch *sounds like speech* when its calibrated speech logit reaches this: 95 % of
     the devset's speech and voice-over patches do (chosen on them alone). The probability
     saturates: held-out game music reached 0.99+ on a few patches, at calibrated logits of
-    up to 15.3 over 1,400 patches (stretches of ambient hedgewars tracks). On the
-    transitions benchmark with calm v4, 11 (the speech's 1st percentile) let 1.9 % of music
-    events say speech and 19 lets 1.15 %, most of it the state staying in speech after a
-    cut to music; 19 is slower to follow speech after a pause (13 s once in 2: a patch cut
-    across the pause falls short of it)."""
+    up to 15.3 over 1,400 patches (stretches of ambient hedgewars tracks; 13.0 at most in
+    the transitions benchmark's streams). With the window probability deciding when speech
+    ended, 1.15 % of the benchmark's music events said speech (the state stayed in speech
+    after a cut to ambient music whose probability still read 1.0); reading the patches
+    on the way out too (``speech_hold_logit``) took that to 0.06 % (1 of 1,616)."""
     speech_hold_logit: float = 15.0
     """A patch below this calibrated speech logit *could not be speech*; at or above it, it
     could. Speech is left once ``speech_confirm_patches`` patches in a row fall below it,
@@ -77,11 +77,13 @@ class AnalyzerConfig:
     change_confirm_delta: float = 0.25
     """A suspected change is confirmed when the first new patch's calm or speech probability
     differs from the old segment's by more than this."""
-    second_patch_after_s: float = 1.0
+    second_patch_after_s: float = 0.5
     """A tentative change of music is decided by a second patch judged this long after
     the first (not a whole patch later): the first patch after a cut completes ~3.3-4.9 s
     after it, so a second one a whole patch later would put every followed change past
-    6 s; one hop later keeps the median lag at 3.3 s (transitions benchmark)."""
+    6 s. On the transitions benchmark (16 sequences, 117 changes) 1.0 s gave a p90 lag of
+    4.8 s over all changes and 0.5 s gives 4.5 s (the second patch often lands before the
+    same hop as the first), at no extra patches."""
     patch_change_delta: float = 0.7
     """Without mel novelty, a patch whose calm or speech probability differs from the
     segment's by more than this starts a new segment on its own (talk -> song)."""

@@ -14,8 +14,8 @@ Four rules keep it steady without making it slow:
   probability saturates on some music, so the state reads the segment's newest patches'
   calibrated speech logits. From music that was judged music, ``speech`` needs
   ``speech_confirm_patches`` patches in a row that sound like speech (one patch of a sung or
-  shouted passage is not a talk show); after a pause or at the start one such patch will
-  do, or that many in a row that merely *could* be speech. Speech is left, at once, when
+  shouted passage is not a talk show); after a pause, at the start or at a change of music
+  one such patch will do, or that many in a row that merely *could* be speech. Speech is left, at once, when
   that many patches in a row could not be speech: the music after a talk is followed as
   soon as it is judged, not when the 30 s mean finally falls.
 * **After a pause, wait for a judgement of the new audio.** Leaving silence or a steady
@@ -137,17 +137,15 @@ class MoodStateMachine:
         """Advance by one hop and return the (possibly unchanged) state."""
         if self._quiet and obs.stale and not (obs.silent or obs.steady):
             return self.state  # the pause is over; wait for a judgement of what follows
-        want = self.wanted(obs)
         quiet_now = obs.silent or obs.steady
         self._note_music(obs, quiet_now)
+        want = self.wanted(obs)
         if want is self.state:
             self._candidate = None
             self._quiet = quiet_now
             return self.state
-        # New music waives the dwell, except that new music in the neutral band is not yet
-        # a reason to drop the calm or aggressive mood held.
-        moods = (MoodState.CALM, MoodState.AGGRESSIVE)
-        fresh = obs.fresh_segment and not (want is MoodState.NEUTRAL and self.state in moods)
+        # New music (a change confirmed by two patches) waives the dwell, into any state.
+        fresh = obs.fresh_segment
         # Speech entered or left on its run of patches: the run was the dwell.
         by_patches = obs.speech_logits is not None and MoodState.SPEECH in (want, self.state)
         immediate = (
@@ -163,8 +161,14 @@ class MoodStateMachine:
         return self.state
 
     def _note_music(self, obs: Observation, quiet_now: bool) -> None:
-        """Remember whether the music now playing has been judged music by a patch."""
-        if quiet_now or self.state is MoodState.SPEECH:
+        """Remember whether the music now playing has been judged music by a patch.
+
+        Forgotten at a pause, in speech and at a change of music: the new music has not
+        been heard to be music yet.
+        """
+        if quiet_now or self.state is MoodState.SPEECH or obs.fresh_segment:
             self._music_judged = False
-        elif obs.speech_logits and obs.speech_logits[-1] < self.config.speech_hold_logit:
+        if quiet_now or self.state is MoodState.SPEECH:
+            return
+        if obs.speech_logits and obs.speech_logits[-1] < self.config.speech_hold_logit:
             self._music_judged = True

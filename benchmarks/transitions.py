@@ -52,6 +52,8 @@ FULL = {"sequences": 16, "pieces": 9}
 QUICK = {"sequences": 6, "pieces": 9}
 SPEECH_GRACE_S = 5.0
 """Music events this soon after a cut belong to the lag, not to the speech share."""
+OPENING_S = 10.0
+"""A piece's opening, whose judgement must agree with its label too (``verdict_right``)."""
 UNSETTLED_S = 10.0
 """A piece never followed counts its flips from this far in."""
 TARGETS = {"lag_p90_s": 5.0, "music_flips_per_hour": 6.0, "music_speech_share": 0.002}
@@ -106,29 +108,44 @@ def naive_timeline(seq: Sequence, times: list[float], history: list[PatchResult]
 
 
 def verdict_right(piece: Piece, history: list[PatchResult]) -> bool:
-    """Is the whole piece judged as its label (patches wholly inside it, heads' mean)?
+    """Is the piece judged as its label, over the whole piece and over its opening?
 
     Calm and aggressive as the verdict of ``streamchill analyze`` has it (calm probability
-    at or above 0.5, or below); neutral when it lies in the state machine's neutral band.
+    at or above 0.5, or below); neutral when it lies in the state machine's neutral band;
+    speech kinds at a speech probability of 0.5 or more. The opening (the patches that
+    begin in its first ``OPENING_S``) must agree too: the state is asked to follow a piece
+    within 5 s, on what it has heard by then, so a neutral piece that opens calm is not
+    the state's to follow as neutral. (Only the opening's calm judgement counts for music:
+    the speech probability of a few patches saturates on some ambient music, and the
+    state is built not to believe it.)
     """
     if piece.kind in ("silence", "tone"):
         return True
+    inside = [p for p in history if p.start_s >= piece.start_s and p.end_s <= piece.end_s]
+    opening = [p for p in inside if p.start_s < piece.start_s + OPENING_S]
+    return (
+        bool(opening)
+        and _judged_as(piece.kind, inside)
+        and _judged_as(piece.kind, opening, mood_only=piece.kind in MUSIC)
+    )
+
+
+def _judged_as(kind: str, patches: list[PatchResult], *, mood_only: bool = False) -> bool:
+    """The heads' verdict over ``patches`` agrees with ``kind`` (``mood_only``: the calm
+    judgement alone, for a music piece's opening)."""
     from streamchill.analyzer.config import AnalyzerConfig
     from streamchill.analyzer.models_bundle import shared_models
 
     heads = shared_models()
-    inside = [p for p in history if p.start_s >= piece.start_s and p.end_s <= piece.end_s]
-    if not inside:
-        return False
-    calm = heads.calm.window_probability(np.array([p.calm_logit for p in inside]))
-    speech = heads.speech.window_probability(np.array([p.speech_logit for p in inside]))
-    if piece.kind in ("speech", "speech_over_music"):
+    calm = heads.calm.window_probability(np.array([p.calm_logit for p in patches]))
+    speech = heads.speech.window_probability(np.array([p.speech_logit for p in patches]))
+    if kind in ("speech", "speech_over_music"):
         return speech >= 0.5
-    if speech >= 0.5:
+    if speech >= 0.5 and not mood_only:
         return False
-    if piece.kind == "calm":
+    if kind == "calm":
         return calm >= 0.5
-    if piece.kind == "aggressive":
+    if kind == "aggressive":
         return calm < 0.5
     c = AnalyzerConfig()
     return c.aggressive_enter < calm < c.calm_enter

@@ -82,9 +82,17 @@ def test_speech_wins_over_calm_and_holds_until_exit_threshold() -> None:
 def test_one_patch_that_sounds_like_speech_inside_music_is_not_speech() -> None:
     m = MoodStateMachine(AnalyzerConfig(min_dwell_s=0.0))
     run(m, [0.9, 0.9])
-    shout = {"speech_probability": 0.99, "fresh_segment": True}
+    shout = {"speech_probability": 0.99}
     assert m.update(obs(2.0, 0.9, speech_logits=(MUSIC, SPEECH), **shout)) is MoodState.CALM
     assert m.update(obs(3.0, 0.9, speech_logits=(SPEECH, SPEECH), **shout)) is MoodState.SPEECH
+
+
+def test_after_a_change_of_music_one_clear_speech_patch_is_speech() -> None:
+    """A song cut to a talk: the new segment has not been heard to be music."""
+    m = MoodStateMachine(AnalyzerConfig(min_dwell_s=3.0))
+    run(m, [0.9, 0.9])
+    talk = obs(2.0, 0.1, speech_probability=1.0, speech_logits=(MUSIC, SPEECH), fresh_segment=True)
+    assert m.update(talk) is MoodState.SPEECH
 
 
 def test_a_saturated_speech_probability_without_a_speech_like_patch_is_not_speech() -> None:
