@@ -7,17 +7,17 @@ Four rules keep it steady without making it slow:
   piece judged calm on ten patches does not drop to ``neutral`` because its mean wobbles,
   while a young segment can still be left at the plain exit threshold.
 * **A minimum dwell**: a new state must be wanted for ``min_dwell_s`` of media time.
-  Waived when the analyzer confirms a change of music (the evidence is new), unless it
-  would only take a calm or aggressive state to ``neutral``; waived too when the audio
+  Waived when the analyzer confirms a change of music (two patches say the evidence is
+  new: a piece that opens in the neutral band is followed there too); waived when the audio
   falls silent or turns into a steady tone, and when it leaves silence or a tone.
 * **Speech is decided on patches, with hysteresis of its own.** The head's window
   probability saturates on some music, so the state reads the segment's newest patches'
   calibrated speech logits. From music that was judged music, ``speech`` needs
   ``speech_confirm_patches`` patches in a row that sound like speech (one patch of a sung or
   shouted passage is not a talk show); after a pause, at the start or at a change of music
-  one such patch will do, or that many in a row that merely *could* be speech. Speech is left, at once, when
-  that many patches in a row could not be speech: the music after a talk is followed as
-  soon as it is judged, not when the 30 s mean finally falls.
+  one such patch will do, or that many in a row that merely *could* be speech. Speech is
+  left, at once, when that many patches in a row could not be speech: the music after a
+  talk is followed as soon as it is judged, not when the 30 s mean finally falls.
 * **After a pause, wait for a judgement of the new audio.** Leaving silence or a steady
   tone, the state holds until a patch of what follows has been judged, rather than
   showing the evidence from before the pause.
