@@ -32,6 +32,8 @@ class AnalyzerConfig:
     edge is not what this sample tests."""
     speech_enter: float = 0.6
     speech_exit: float = 0.4
+    """Window speech probability bounds; the per-patch logits below decide within them
+    (the probability alone saturates on some music)."""
     speech_patch_logit: float = 19.0
     """A patch *sounds like speech* when its calibrated speech logit reaches this: 95 % of
     the devset's speech and voice-over patches do (chosen on them alone). The probability
@@ -48,9 +50,10 @@ class AnalyzerConfig:
     transitions benchmark's streams peaked at 13.0 on one patch and 11.6 on the lower of two
     in a row; on the devset 2.3 % of speech patches fall below it and 0.8 % of pairs."""
     speech_confirm_patches: int = 2
-    """From a music state, ``speech`` needs this many newest patches in a row that sound
-    like speech (one suffices after silence, a tone, or at the start). With the
-    ``speech_patch_logit`` rule the benchmark's music caught no speech either way (1 or
+    """From music judged music, ``speech`` needs this many newest patches in a row that
+    sound like speech (one suffices after silence, a tone, a change of music or at the
+    start); speech is left when this many in a row fall below ``speech_hold_logit``. With
+    the ``speech_patch_logit`` rule the benchmark's music caught no speech either way (1 or
     2); 2 guards against a single shouted or sung patch at a cost of 0.1 s at p90."""
     confident_after_patches: int = 5
     confident_widening: float = 0.1

@@ -7,8 +7,9 @@ other, as a playlist, a pause or a talk show would.
 
 Held out: the music pieces come from the sources the calm judgement never fitted on
 (``holdout_sources`` in ``models/head_report.json``: whole games set aside before any fit;
-the speech head predates them too). Neutral and speech clips have no set-aside source, so
-they are judged by heads that saw them in training; ``docs/benchmarks.md`` says so.
+the speech head predates them too). Neutral and speech clips have no set-aside source:
+``transition_heads.py`` deals their sources to two folds and fits a speech head per fold
+without them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,8 +162,12 @@ def build_sequence(
     n_pieces: int,
     pool: dict[str, list[tuple[str, Path]]],
     kinds: tuple[str, ...] = tuple(WEIGHTS),
+    allow: Callable[[str, str], bool] | None = None,
 ) -> Sequence:
-    """A seeded random sequence: no kind twice in a row except music (a playlist)."""
+    """A seeded random sequence: no kind twice in a row except music (a playlist).
+
+    ``allow(kind, clip_id)`` narrows the clips this sequence may draw (a fold).
+    """
     rng = np.random.default_rng(seed)
     kinds = tuple(k for k in WEIGHTS if k in kinds)
     weights = np.array([WEIGHTS[k] for k in kinds])
@@ -175,7 +181,9 @@ def build_sequence(
         if kind == previous and kind not in MUSIC:
             continue
         if kind in CLIP_KINDS:
-            options = [c for c in pool[kind] if c[0] not in used]
+            options = [
+                c for c in pool[kind] if c[0] not in used and (allow is None or allow(kind, c[0]))
+            ]
             if not options:
                 continue
             clip, path = options[int(rng.integers(len(options)))]

@@ -21,6 +21,7 @@ measures. Results: ``benchmarks/results/transitions.json``; method in docs/bench
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -34,7 +35,9 @@ import numpy as np
 
 from machine import ROOT, describe
 from streamchill.analyzer.events import MoodState
+from streamchill.analyzer.models_bundle import ModelBundle, shared_models
 from streamchill.analyzer.session import PatchResult, Session
+from transition_heads import build_folds
 from transition_pieces import (
     HEAD_REPORT,
     MANIFEST,
@@ -45,6 +48,7 @@ from transition_pieces import (
     Sequence,
     build_sequence,
     clip_pool,
+    holdout_sources,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transitions.json"
@@ -61,9 +65,9 @@ TARGETS = {"lag_p90_s": 5.0, "music_flips_per_hour": 6.0, "music_speech_share": 
 Timeline = list[tuple[float, MoodState]]
 
 
-def run_session(seq: Sequence) -> tuple[Timeline, list[PatchResult]]:
+def run_session(seq: Sequence, models: ModelBundle) -> tuple[Timeline, list[PatchResult]]:
     """The real session over the sequence, fed in 1 s blocks: (time, state) per event."""
-    session = Session(f"seq-{seq.seed}", sample_rate_hz=RATE_HZ, keep_history=True)
+    session = Session(f"seq-{seq.seed}", sample_rate_hz=RATE_HZ, keep_history=True, models=models)
     events = []
     for start in range(0, len(seq.audio), RATE_HZ):
         events += session.feed(seq.audio[start : start + RATE_HZ])
@@ -72,12 +76,13 @@ def run_session(seq: Sequence) -> tuple[Timeline, list[PatchResult]]:
     return [(e.media_time_s, e.state) for e in events], session.history
 
 
-def naive_timeline(seq: Sequence, times: list[float], history: list[PatchResult]) -> Timeline:
+def naive_timeline(
+    seq: Sequence, times: list[float], history: list[PatchResult], heads: ModelBundle
+) -> Timeline:
     """The 30 s average of patch probabilities with fixed thresholds, at the same times."""
     from streamchill.analyzer.config import AnalyzerConfig
-    from streamchill.analyzer.models_bundle import shared_models
 
-    c, heads = AnalyzerConfig(), shared_models()
+    c = AnalyzerConfig()
     calm = np.array([heads.calm.window_probability(np.array([p.calm_logit])) for p in history])
     speech = np.array(
         [heads.speech.window_probability(np.array([p.speech_logit])) for p in history]
@@ -107,7 +112,7 @@ def naive_timeline(seq: Sequence, times: list[float], history: list[PatchResult]
     return out
 
 
-def verdict_right(piece: Piece, history: list[PatchResult]) -> bool:
+def verdict_right(piece: Piece, history: list[PatchResult], heads: ModelBundle) -> bool:
     """Is the piece judged as its label, over the whole piece and over its opening?
 
     Calm and aggressive as the verdict of ``streamchill analyze`` has it (calm probability
@@ -125,18 +130,18 @@ def verdict_right(piece: Piece, history: list[PatchResult]) -> bool:
     opening = [p for p in inside if p.start_s < piece.start_s + OPENING_S]
     return (
         bool(opening)
-        and _judged_as(piece.kind, inside)
-        and _judged_as(piece.kind, opening, mood_only=piece.kind in MUSIC)
+        and _judged_as(heads, piece.kind, inside)
+        and _judged_as(heads, piece.kind, opening, mood_only=piece.kind in MUSIC)
     )
 
 
-def _judged_as(kind: str, patches: list[PatchResult], *, mood_only: bool = False) -> bool:
+def _judged_as(
+    heads: ModelBundle, kind: str, patches: list[PatchResult], *, mood_only: bool = False
+) -> bool:
     """The heads' verdict over ``patches`` agrees with ``kind`` (``mood_only``: the calm
     judgement alone, for a music piece's opening)."""
     from streamchill.analyzer.config import AnalyzerConfig
-    from streamchill.analyzer.models_bundle import shared_models
 
-    heads = shared_models()
     calm = heads.calm.window_probability(np.array([p.calm_logit for p in patches]))
     speech = heads.speech.window_probability(np.array([p.speech_logit for p in patches]))
     if kind in ("speech", "speech_over_music"):
@@ -236,24 +241,36 @@ def _finite(x: float) -> float | None:
 
 def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
             manifest: Path = MANIFEST, head_report: Path = HEAD_REPORT,
-            log: Any = None) -> dict[str, Any]:  # fmt: skip
-    """Build, run and score every sequence; the summary for ours and for the naive one."""
+            shipped_heads: bool = False, log: Any = None) -> dict[str, Any]:  # fmt: skip
+    """Build, run and score every sequence; the summary for ours and for the naive one.
+
+    Unless ``shipped_heads``, neutral and speech pieces come from one fold per sequence and
+    are judged by a speech head fitted without that fold (``transition_heads.py``).
+    """
     pool = clip_pool(manifest, head_report, kinds)
+    folds = None
+    if not shipped_heads:
+        folds = build_folds(manifest, set(holdout_sources(head_report)))
+        if log is not None:
+            log("speech heads fitted without each fold's sources")
     scores: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": []}
     excluded: list[str] = []
     audio_s = 0.0
     for seed in range(size["sequences"]):
-        seq = build_sequence(seed, size["pieces"], pool, kinds)
+        allow = None if folds is None else functools.partial(folds.allows, seed=seed)
+        models = shared_models() if folds is None else folds.bundle(seed)
+        seq = build_sequence(seed, size["pieces"], pool, kinds, allow)
         audio_s += len(seq.audio) / RATE_HZ
-        ours, history = run_session(seq)
-        naive = naive_timeline(seq, [t for t, _ in ours], history)
-        ok = [verdict_right(p, history) for p in seq.pieces]
+        ours, history = run_session(seq, models)
+        naive = naive_timeline(seq, [t for t, _ in ours], history, models)
+        ok = [verdict_right(p, history, models) for p in seq.pieces]
         excluded += [p.name for p, good in zip(seq.pieces, ok, strict=True) if not good]
         scores["ours"].append(score(seq.pieces, ok, ours))
         scores["naive"].append(score(seq.pieces, ok, naive))
         if log is not None:
             log(f"sequence {seed}: {len(seq.pieces)} pieces, {len(seq.audio) / RATE_HZ:.0f} s")
     return {
+        "speech_heads": "shipped" if folds is None else [b.speech.version for b in folds.bundles],
         "audio_min": round(audio_s / 60, 1),
         "pieces_misjudged_left_out": excluded,
         "ours": summarize(scores["ours"]),
@@ -306,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, help="number of sequences (seeds 0..N-1)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
     parser.add_argument("--kinds", default=",".join(WEIGHTS), help="comma list of piece kinds")
+    parser.add_argument(
+        "--shipped-heads",
+        action="store_true",
+        help="judge every piece with the shipped heads (no speech folds)",
+    )
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help=argparse.SUPPRESS)
     parser.add_argument("--head-report", type=Path, default=HEAD_REPORT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -323,9 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(kinds) - set(WEIGHTS)
     if unknown:
         parser.error(f"unknown kinds {sorted(unknown)}; choose from {', '.join(WEIGHTS)}")
-    result = measure(
-        size, kinds=kinds, manifest=args.manifest, head_report=args.head_report, log=log
-    )
+    result = measure(size, kinds=kinds, manifest=args.manifest, head_report=args.head_report,
+                     shipped_heads=args.shipped_heads, log=log)  # fmt: skip
     elapsed = time.perf_counter() - started
     from streamchill.analyzer.models_bundle import shared_models
 
@@ -334,7 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows(result)))
     print("\n" + by_kind_table(result))
     document = {
-        "command": "python benchmarks/transitions.py" + (" --quick" if args.quick else ""),
+        "command": "python benchmarks/transitions.py"
+        + (" --quick" if args.quick else "")
+        + (" --shipped-heads" if args.shipped_heads else ""),
         "elapsed_s": round(elapsed, 1),
         "machine": describe(),
         "model_version": shared_models().version,

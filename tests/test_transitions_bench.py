@@ -1,0 +1,78 @@
+"""The transitions benchmark's pure parts: how it scores a timeline, cuts a clip's silent
+edges, and deals speech sources to folds (the benchmark itself is not run in the suite)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from streamchill.analyzer.events import MoodState
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench() -> Iterator[dict[str, ModuleType]]:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import transition_heads
+        import transition_pieces
+        import transitions
+
+        yield {"t": transitions, "p": transition_pieces, "h": transition_heads}
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_lag_flips_and_speech_in_music_are_scored_per_piece(bench: dict) -> None:
+    piece = bench["p"].Piece
+    pieces = [piece("speech", "talk", 0.0, 20.0), piece("calm", "song", 20.0, 50.0)]
+    timeline = [(float(t), MoodState.SPEECH) for t in range(3, 21)]
+    timeline += [(float(t), MoodState.SPEECH) for t in range(21, 24)]  # 3 s to follow
+    timeline += [(float(t), MoodState.CALM) for t in range(24, 40)]
+    timeline += [(40.0, MoodState.NEUTRAL)]  # one flip inside the song
+    timeline += [(float(t), MoodState.CALM) for t in range(41, 51)]
+    s = bench["t"].score(pieces, [True, True], timeline)
+    assert s["lags"] == [("speech->calm", 4.0)]
+    assert s["flips"]["music"] == 2  # calm -> neutral -> calm
+    assert s["speech_events"] == 0  # the speech events lie in the song's first 5 s: lag
+
+
+def test_a_piece_never_followed_is_an_infinite_lag(bench: dict) -> None:
+    piece = bench["p"].Piece
+    pieces = [piece("calm", "a", 0.0, 30.0), piece("neutral", "b", 30.0, 60.0)]
+    timeline = [(float(t), MoodState.CALM) for t in range(3, 61)]
+    (kind, lag), = bench["t"].score(pieces, [True, True], timeline)["lags"]  # fmt: skip
+    assert kind == "calm->neutral" and lag == float("inf")
+
+
+def test_a_clip_that_fades_to_silence_ends_where_the_music_stops(bench: dict) -> None:
+    rate = bench["p"].RATE_HZ
+    music = (0.1 * np.sin(np.arange(2 * rate) * 0.05)).astype(np.float32)
+    silent = np.full(rate, 1e-5, dtype=np.float32)  # -100 dBFS
+    cut = bench["p"].audible_part(np.concatenate([silent, music, silent]))
+    assert abs(len(cut) - len(music)) <= rate // 10
+
+
+def test_speech_sources_are_dealt_to_folds_that_share_nothing(bench: dict) -> None:
+    h = bench["h"]
+    rows = [
+        {"label": "speech", "package": "voice-a", "clip_id": "a1"},
+        {"label": "speech", "package": "voice-a", "clip_id": "a2"},
+        {"label": "speech", "package": "voice-b", "clip_id": "b1"},
+        {"label": "neutral", "package": "game-c", "clip_id": "c1"},
+        {"label": "speech_over_music", "package": "voice-b+game-c", "clip_id": "bc"},
+        {"label": "speech_over_music", "package": "voice-a+game-c", "clip_id": "ac"},
+    ]
+    fold = h.deal_sources(rows)
+    assert set(fold) == {"voice-a", "voice-b", "game-c"}
+    assert fold["voice-a"] != fold["voice-b"]  # the largest two go to different folds
+    folds = {r["clip_id"]: h.clip_fold(r, fold) for r in rows}
+    assert folds["a1"] == folds["a2"] == fold["voice-a"]
+    mixed = [c for c in ("bc", "ac") if folds[c] is None]
+    assert len(mixed) == 1  # its voice and its music lie in different folds: in neither
