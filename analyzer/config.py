@@ -15,6 +15,10 @@ class AnalyzerConfig:
     """An event is published every hop of media time."""
     patch_interval_s: float = 2.992
     """A new 3 s patch is judged every this many seconds (187 frames: non-overlapping)."""
+    settled_patch_stride: int = 2
+    """While the state is settled on a confident segment (``confident_after_patches``) and no
+    change is proposed, only every this-many-th patch is judged; mel novelty still re-aligns
+    the grid and a patch is judged as soon as one is complete. 1 judges every patch."""
     danceability_interval_s: float = 10.0
     """DFA danceability is the costliest feature; it is refreshed this often."""
     settled_after_s: float = 9.0
@@ -109,6 +113,8 @@ class AnalyzerConfig:
             )
         if not self.speech_exit <= self.speech_enter:
             raise ValueError("speech_exit must be <= speech_enter")
+        if self.settled_patch_stride < 1:
+            raise ValueError("settled_patch_stride must be >= 1")
         if self.speech_confirm_patches < 1 or self.confident_after_patches < 1:
             raise ValueError("speech_confirm_patches and confident_after_patches must be >= 1")
         if self.confident_widening < 0 or self.second_patch_after_s <= 0:

@@ -70,6 +70,12 @@ class MoodStateMachine:
         self._music_judged = False
         """Since the last pause or speech, a patch of this music did not sound like speech."""
 
+    @property
+    def settled(self) -> bool:
+        """A mood held on judged music (not speech, whose end the patches decide, nor a
+        pause, a tone or the warm-up)."""
+        return self.state in MUSIC_STATES and not self._quiet
+
     def widening(self, segment_patches: int) -> float:
         """How far beyond its exit threshold a held state may drift, for this much evidence."""
         c = self.config

@@ -264,6 +264,7 @@ class Session:
         patches judged).
         """
         began, judged = False, 0
+        c = self.config
         while self._mel_ring.total >= self._next_patch_frame + PATCH_FRAMES:
             start = self._next_patch_frame
             self._next_patch_frame += self._patch_hop_frames
@@ -276,7 +277,17 @@ class Session:
             judged += 1
             if self._segments.awaiting_second:
                 self._next_patch_frame = start + self._second_patch_frames
+            elif self._settled(start + PATCH_FRAMES):
+                self._next_patch_frame += self._patch_hop_frames * (c.settled_patch_stride - 1)
         return began, judged
+
+    def _settled(self, end_frame: int) -> bool:
+        """May the next patch wait longer? A settled state on a confident segment, no
+        change proposed (mel novelty re-aligns the grid and a patch is judged at once)."""
+        if self.config.settled_patch_stride <= 1 or self._segments.pending_frame is not None:
+            return False
+        seg = self._segments.current(end_frame)
+        return self._machine.settled and len(seg) >= self.config.confident_after_patches
 
     def _judge_patch(self, start: int) -> bool:
         """Judge the patch starting at mel frame ``start``; return whether a segment began."""

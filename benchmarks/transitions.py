@@ -256,12 +256,14 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
     scores: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": []}
     excluded: list[str] = []
     audio_s = 0.0
+    patches = 0
     for seed in range(size["sequences"]):
         allow = None if folds is None else functools.partial(folds.allows, seed=seed)
         models = shared_models() if folds is None else folds.bundle(seed)
         seq = build_sequence(seed, size["pieces"], pool, kinds, allow)
         audio_s += len(seq.audio) / RATE_HZ
         ours, history = run_session(seq, models)
+        patches += len(history)
         naive = naive_timeline(seq, [t for t, _ in ours], history, models)
         ok = [verdict_right(p, history, models) for p in seq.pieces]
         excluded += [p.name for p, good in zip(seq.pieces, ok, strict=True) if not good]
@@ -272,6 +274,7 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
     return {
         "speech_heads": "shipped" if folds is None else [b.speech.version for b in folds.bundles],
         "audio_min": round(audio_s / 60, 1),
+        "cnn_patches_per_audio_s": round(patches / max(audio_s, 1e-9), 4),
         "pieces_misjudged_left_out": excluded,
         "ours": summarize(scores["ours"]),
         "naive": summarize(scores["naive"]),
@@ -351,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     from streamchill.analyzer.models_bundle import shared_models
 
     print(f"\n{size['sequences']} sequences, {result['audio_min']} min of audio, "
+          f"{result['cnn_patches_per_audio_s']} CNN patches per audio s, "
           f"model {shared_models().version}, {elapsed:.0f} s\n")  # fmt: skip
     print(table(rows(result)))
     print("\n" + by_kind_table(result))

@@ -1,0 +1,48 @@
+"""The patch schedule: a settled piece is judged on fewer patches, with the same states, and
+a change of music is still judged at once (issue 15, item 2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.events import MoodEvent, MoodState
+from streamchill.analyzer.session import Session
+
+
+def analyse(x: np.ndarray, stride: int, chunk: int = 16_000) -> tuple[list[MoodEvent], int]:
+    """Events and the number of patches the CNN judged."""
+    config = AnalyzerConfig(settled_patch_stride=stride)
+    s = Session("test", sample_rate_hz=16_000, config=config, keep_history=True)
+    events: list[MoodEvent] = []
+    for i in range(0, len(x), chunk):
+        events += s.feed(x[i : i + chunk])
+    events += s.finish()
+    assert s.history is not None
+    return events, len(s.history)
+
+
+def test_a_settled_piece_skips_patches_and_keeps_its_states_and_its_lag(
+    examples_16k: dict,
+) -> None:
+    calm, aggr = examples_16k["calm"], examples_16k["aggressive"]
+    x = np.concatenate([calm, calm, aggr])  # 40 s of one calm piece, then a cut at 40 s
+    every, n_every = analyse(x, stride=1)
+    fewer, n_fewer = analyse(x, stride=2)
+    assert n_fewer < n_every
+    assert [e.state for e in fewer] == [e.state for e in every]
+    cut = 40.0
+    followed = next(e.media_time_s for e in fewer if e.media_time_s > cut and e.state is
+                    MoodState.AGGRESSIVE)  # fmt: skip
+    assert followed - cut <= 5.0
+
+
+def test_the_thinned_schedule_does_not_depend_on_the_chunking(examples_16k: dict) -> None:
+    x = np.concatenate([examples_16k["calm"], examples_16k["calm"]])
+    whole, n_whole = analyse(x, stride=2, chunk=len(x))
+    odd, n_odd = analyse(x, stride=2, chunk=5_923)
+    assert n_whole == n_odd
+    assert [(e.media_time_s, e.state) for e in whole] == [(e.media_time_s, e.state) for e in odd]
+    for a, b in zip(whole, odd, strict=True):
+        assert a.calm_probability == pytest.approx(b.calm_probability, abs=1e-4)
