@@ -3,7 +3,7 @@
 A stream's window score aggregates the patches of the current segment only. When the mel
 frames suggest a change of music (novelty), the change point is *proposed*; the first
 patch judged after it splits the segment *tentatively* if the CNN judges it differently
-from the segment so far, and the next patch (judged one hop later, not a whole patch
+from the segment so far, and the next patch (judged half a hop later, not a whole patch
 later) decides: if it too differs from the old segment the change is confirmed and older
 patches stop counting; if not, nothing changed and the piece keeps its evidence (a new
 section or a fill inside one track is not a new track). A patch judged very differently
@@ -103,7 +103,7 @@ class SegmentTracker:
 
     @property
     def awaiting_second(self) -> bool:
-        """A split is tentative: the next patch (due one hop later) confirms or undoes it."""
+        """A split is tentative: the next patch (due half a hop later) confirms or undoes it."""
         return self._split_from is not None
 
     def voting(self, patch: PatchResult) -> bool:

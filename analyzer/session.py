@@ -2,10 +2,11 @@
 
 Work is incremental. Every hop computes only the new mel frames, the tempo curve's new
 values and the level of the new audio; a 3 s patch goes through the CNN only when a new
-one is complete (every ``patch_interval_s``), and DFA danceability is refreshed every
+one is complete (every ``patch_interval_s``; only every ``settled_patch_stride``-th while a
+mood is settled and nothing changes), and DFA danceability is refreshed every
 ``danceability_interval_s``. The CNN's window score aggregates the patch logits of the
 current *segment*: when the mel frames show a change of music and the first two patches
-after it (the second judged one hop after the first) both judge it differently, the
+after it (the second judged half a hop after the first) both judge it differently, the
 patches from before the change stop counting, so the state follows a new track within
 about one patch (3 s) plus two hops, not the 15 s a plain 30 s average needs; when they
 do not, the piece keeps its evidence (``segments.py``). The per-30 s features keep their
@@ -260,7 +261,7 @@ class Session:
         """Run the CNN on every complete patch that is due, one at a time.
 
         One at a time because a judgement can move the grid: a tentative change of music
-        asks for its second patch one hop after the first. Returns (a new segment began,
+        asks for its second patch half a hop after the first. Returns (a new segment began,
         patches judged).
         """
         began, judged = False, 0
@@ -282,12 +283,17 @@ class Session:
         return began, judged
 
     def _settled(self, end_frame: int) -> bool:
-        """May the next patch wait longer? A settled state on a confident segment, no
-        change proposed (mel novelty re-aligns the grid and a patch is judged at once)."""
+        """May the next patch wait longer? A settled mood on a confident segment, no change
+        proposed (mel novelty re-aligns the grid and a patch is judged at once) and nothing
+        that could be speech in the newest patch."""
         if self.config.settled_patch_stride <= 1 or self._segments.pending_frame is not None:
             return False
         seg = self._segments.current(end_frame)
-        return self._machine.settled and len(seg) >= self.config.confident_after_patches
+        if not self._machine.settled or len(seg) < self.config.confident_after_patches:
+            return False
+        # A patch that could be speech asks for the next one at the usual rate.
+        newest = self._speech_logits(seg)
+        return not newest or newest[-1] < self.config.speech_hold_logit
 
     def _judge_patch(self, start: int) -> bool:
         """Judge the patch starting at mel frame ``start``; return whether a segment began."""
