@@ -70,9 +70,25 @@ class MelFrameStream:
         return out
 
 
+def _one_blas_thread() -> None:
+    """Keep BLAS (OpenBLAS under numpy) to one thread in this process.
+
+    The mel product ``[n, 257] @ [257, 96]`` crosses OpenBLAS's threading threshold at a few
+    dozen frames (a 1 s block, a backlog slice in the daemon, any batch block). Its worker
+    threads then spin-wait on the other cores: on the 2-core benchmark machine a 62-frame
+    product cost ~1.8 ms of CPU instead of ~0.1 ms, which made 1 s blocks twice as costly
+    as 0.1 s blocks. Analysis is one stream per thread by design (LiteRT runs one thread
+    too), so the process gets one BLAS thread; it is set once, when the front end loads.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 @functools.cache
 def _front_end() -> tuple[np.ndarray, np.ndarray]:
     """(window [512], mel matrix [257, 96]) of essentia's TensorflowInputMusiCNN."""
+    _one_blas_thread()
     es = essentia_standard()
     window = es.Windowing(type="hann", normalized=False, zeroPhase=False)(
         np.ones(FRAME_SIZE, dtype=np.float32)
