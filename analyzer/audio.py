@@ -104,7 +104,15 @@ def to_mono(frames: np.ndarray) -> np.ndarray:
     """Average channels: [frames, channels] (or [frames]) -> [frames] float32."""
     if frames.ndim == 1:
         return frames.astype(np.float32, copy=False)
-    return frames.mean(axis=1, dtype=np.float32)
+    # Column sums in channel order, then one division: the same float32 operations as
+    # ``frames.mean(axis=1, dtype=np.float32)``, without its strided reduction (which cost
+    # ~1 ms per second of 44.1 kHz stereo, more than the resampler).
+    frames = frames.astype(np.float32, copy=False)
+    channels = frames.shape[1]
+    total = frames[:, 0].copy()
+    for c in range(1, channels):
+        total += frames[:, c]
+    return total / np.float32(channels) if channels > 1 else total
 
 
 class Resampler:

@@ -1,7 +1,8 @@
 """Analyse whole files and URLs: decode block by block, stream through a session, summarise.
 
 Used by ``streamchill analyze`` and by the daemon's one-shot HTTP endpoint. Nothing here holds
-a whole file: blocks go from the decoder to the session and are dropped.
+a whole file: blocks go from the decoder (on its own thread, a few blocks ahead) to the
+session and are dropped.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,15 @@ from streamchill.analyzer.session import Session
 from streamchill.analyzer.summary import summarize
 from streamchill.streamer.errors import SourceError
 from streamchill.streamer.sources.decode import AudioFile, PcmSource, open_audio
+from streamchill.streamer.sources.prefetch import decoded_ahead
 from streamchill.streamer.sources.url import download_audio, is_remote
 
 BLOCK_S = 0.1
-"""Blocks handed to the session: small enough to pace playback smoothly."""
+"""Blocks handed to the session when paced like playback: small enough to pace smoothly."""
+BATCH_BLOCK_S = 1.0
+"""Blocks handed to the session otherwise. The events do not depend on the block size (the
+session cuts audio on hop boundaries); larger blocks only save per-call overhead (measured:
+~5 % of the CPU outside the network against 0.1 s blocks; 2 s blocks buy nothing more)."""
 
 EventSink = Callable[[MoodEvent], None]
 ProgressSink = Callable[[float, float], None]
@@ -90,15 +96,17 @@ def analyze_audio(
     started = time.monotonic()
     total_s = audio.duration_s or 0.0
     fed_s = 0.0
-    for block in audio.blocks(BLOCK_S):
-        take(session.feed(block))
-        fed_s += len(block) / audio.sample_rate_hz
-        if on_progress is not None:
-            on_progress(fed_s, total_s)
-        if realtime:
-            ahead = fed_s - (time.monotonic() - started)
-            if ahead > 0:
-                time.sleep(ahead)
+    # Closed on every way out, so the decoding thread has stopped before the file closes.
+    with closing(decoded_ahead(audio.blocks(BLOCK_S if realtime else BATCH_BLOCK_S))) as blocks:
+        for block in blocks:
+            take(session.feed(block))
+            fed_s += len(block) / audio.sample_rate_hz
+            if on_progress is not None:
+                on_progress(fed_s, total_s)
+            if realtime:
+                ahead = fed_s - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
     if fed_s == 0.0:
         raise SourceError(f"{name}: contains no audio samples")
     if on_progress is not None:
