@@ -142,6 +142,12 @@ class AudioFile:
                     ) from exc
                 continue
             for frame in decoded:
+                if self._direct(frame):
+                    if resampler is not None:  # the stream changed to planar float midway
+                        yield from (self._shaped(out) for out in resampler.resample(None))
+                        resampler, made_for = None, None
+                    yield self._planar(frame)
+                    continue
                 kind = (frame.format.name, frame.layout.name, frame.sample_rate)
                 if kind != made_for:
                     if resampler is not None:
@@ -152,6 +158,23 @@ class AudioFile:
         if resampler is not None:
             for out in resampler.resample(None):
                 yield self._shaped(out)
+
+    def _direct(self, frame: Any) -> bool:
+        """Planar float32 at the output rate with every channel kept: no converter needed.
+
+        What Vorbis, Opus, AAC and MP3 decode to. Interleaving it in numpy gives the same
+        samples as FFmpeg's converter at a fraction of the per-frame cost (a 20 s Vorbis
+        file has ~1,800 frames; the converter and its bookkeeping cost ~40 us each)."""
+        return (
+            frame.format.name == "fltp"
+            and frame.sample_rate == self.sample_rate_hz
+            and self._source_channels == self.channels
+            and len(frame.layout.channels) == self.channels
+        )
+
+    def _planar(self, frame: Any) -> np.ndarray:
+        planes: np.ndarray = frame.to_ndarray()  # [channels, samples]
+        return np.ascontiguousarray(planes.T)
 
     def _converter(self, frame: Any) -> Any:
         import av
@@ -170,7 +193,7 @@ class AudioFile:
         import av
 
         demux = self._container.demux(self._stream)
-        at_s = 0.0
+        last: Any = None
         while True:
             try:
                 packet = next(demux)
@@ -178,10 +201,10 @@ class AudioFile:
                 return
             except (av.FFmpegError, OSError) as exc:
                 raise SourceError(
-                    f"{self.path}: cannot read past {at_s:.1f} s ({_reason(exc)})"
+                    f"{self.path}: cannot read past {_time_s(last):.1f} s ({_reason(exc)})"
                 ) from exc
-            if packet.pts is not None and packet.time_base is not None:
-                at_s = float(packet.pts * packet.time_base)
+            if packet.pts is not None:
+                last = packet  # its time is worked out only if reading fails after it
             yield packet  # the final, empty packet flushes the decoder
 
     def blocks(self, block_s: float) -> Iterator[np.ndarray]:
@@ -251,6 +274,13 @@ def _duration_s(container: Any, stream: Any) -> float | None:
     if container.duration is not None:
         return container.duration / 1_000_000  # AV_TIME_BASE: microseconds
     return None
+
+
+def _time_s(packet: Any) -> float:
+    """A packet's presentation time in seconds (0 for none)."""
+    if packet is None or packet.pts is None or packet.time_base is None:
+        return 0.0
+    return float(packet.pts * packet.time_base)
 
 
 def _reason(exc: BaseException) -> str:
