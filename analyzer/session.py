@@ -19,7 +19,7 @@ depend on how the caller chunked the stream.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -148,6 +148,16 @@ class Session:
         ``bytes`` are decoded in the declared sample format (a partial frame waits for
         the next block); arrays are float32/int16 shaped [frames] or [frames, channels].
         """
+        return list(self.feed_each(block))
+
+    def feed_each(self, block: bytes | np.ndarray) -> Iterator[MoodEvent]:
+        """Like :meth:`feed`, but yields each hop's event as soon as that hop is done.
+
+        The rest of the block (a patch that completes after the hop, the next hops of a
+        backlog) is analysed only when the next event is asked for, so a caller that
+        publishes each event as it comes never makes one wait for later audio's work.
+        Consume it fully before feeding again; the events are those :meth:`feed` returns.
+        """
         if self._finished:
             raise AudioFormatError(f"stream {self.stream!r} was already finished")
         return self._consume(self._edge.feed(block))
@@ -157,7 +167,7 @@ class Session:
         if self._finished:
             return []
         self._finished = True
-        events = self._consume(self._edge.finish())
+        events = list(self._consume(self._edge.finish()))
         tail = self._mel.flush()
         self._accept_frames(tail)
         last_time = self.last_event.media_time_s if self.last_event else -1.0
@@ -167,8 +177,7 @@ class Session:
                 events.append(event)
         return events
 
-    def _consume(self, pieces: Iterable[Piece]) -> list[MoodEvent]:
-        events: list[MoodEvent] = []
+    def _consume(self, pieces: Iterable[Piece]) -> Iterator[MoodEvent]:
         for piece in pieces:
             samples = piece.samples
             self._audio_ring.push(samples.astype(np.float16))
@@ -177,8 +186,7 @@ class Session:
             if piece.ends_hop:
                 event = self._hop()
                 if event is not None:
-                    events.append(event)
-        return events
+                    yield event
 
     def _accept_frames(self, frames: np.ndarray) -> None:
         if len(frames):

@@ -4,8 +4,10 @@ connection handler that feeds one from WebSocket frames.
 The event loop never waits for analysis. Audio goes into a per-stream queue bounded in
 seconds of audio; one task per stream hands everything queued so far to a worker thread
 (``Session.feed`` is CPU-bound and not thread-safe, so a stream never has two calls in
-flight) and publishes the resulting events on the loop. When the queue is full, new audio
-is dropped and counted, never buffered without bound.
+flight). The worker hands each event to the loop the moment its hop is done
+(``Session.feed_each``), so a hop's event never waits for the rest of the block: a patch
+that completes after the hop, or the later hops of a backlog. When the queue is full, new
+audio is dropped and counted, never buffered without bound.
 """
 
 from __future__ import annotations
@@ -56,7 +58,11 @@ WARN_INTERVAL_S = 1.0
 
 
 class SessionLike(Protocol):
-    """What a stream needs of the analyzer's ``Session`` (fakes welcome in tests)."""
+    """What a stream needs of the analyzer's ``Session`` (fakes welcome in tests).
+
+    A session may also offer ``feed_each(block)``, an iterator of the same events made
+    one hop at a time; the stream then publishes each as soon as it is made.
+    """
 
     def feed(self, block: bytes | np.ndarray) -> list[MoodEvent]: ...
     def finish(self) -> list[MoodEvent]: ...
@@ -144,8 +150,7 @@ class AnalysisStream:
                     await self._wake.wait()
                     continue
                 block = self._take_all()
-                events = await loop.run_in_executor(self._executor, self._session.feed, block)
-                self._publish(events)
+                await loop.run_in_executor(self._executor, self._analyse, loop, block)
             self._publish(await loop.run_in_executor(self._executor, self._session.finish))
         except Exception as exc:
             self.error = exc
@@ -154,6 +159,18 @@ class AnalysisStream:
         finally:
             self._queue.clear()
             self._hub.publish(StreamEnd(stream=self.name))
+
+    def _analyse(self, loop: asyncio.AbstractEventLoop, block: bytes | np.ndarray) -> None:
+        """On a worker thread: feed ``block``, handing each event to the loop as it is made.
+
+        ``call_soon_threadsafe`` keeps them in order, and ahead of the completion of the
+        ``run_in_executor`` future that wraps this call, hence ahead of anything the stream
+        publishes after it (the next block's events, the stream's end).
+        """
+        each = getattr(self._session, "feed_each", None)
+        events = each(block) if each is not None else self._session.feed(block)
+        for event in events:
+            loop.call_soon_threadsafe(self._hub.publish, event)
 
     def _take_all(self) -> bytes | np.ndarray:
         items: list[Any] = []
