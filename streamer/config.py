@@ -52,8 +52,11 @@ class Settings:
     """Largest WebSocket message accepted, in bytes; larger closes with 1009."""
     stream_queue_s: float = 10.0
     """Seconds of audio a stream may queue for analysis before frames are dropped."""
-    analysis_threads: int = 1
-    """Worker threads running analysis (the CNN itself is serialised by its own lock)."""
+    analysis_threads: int = 4
+    """Worker threads running analysis. The CNN is serialised by its own lock (one copy of
+    the weights); the other threads keep other streams' hops moving meanwhile, so a hop's
+    event does not queue behind another stream's patch (musicnn, 10 streams on one core:
+    p99 hop latency 213 -> 89 ms with 4 threads instead of 1)."""
     hello_timeout_s: float = 10.0
     """Seconds an ingest client has to send its hello."""
     idle_timeout_s: float = 300.0
