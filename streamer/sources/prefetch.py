@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -28,7 +28,7 @@ class _End:
         self.error = error
 
 
-def decoded_ahead(blocks: Iterator[T], *, depth: int = DEPTH) -> Iterator[T]:
+def decoded_ahead(blocks: Iterator[T], *, depth: int = DEPTH) -> Generator[T, None, None]:
     """Yield what ``blocks`` yields, produced up to ``depth`` items ahead on a thread.
 
     The producer thread is always stopped and joined before this generator ends, however
