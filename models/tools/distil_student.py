@@ -39,8 +39,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from transfer_eval import HOLDOUT_SOURCES  # noqa: E402  (beside this script)
-
 DATA = ROOT / "data" / "devset"
 OUT = ROOT / "data" / "student"
 MANIFEST = ROOT / "models" / "devset" / "manifest.csv"
@@ -60,11 +58,15 @@ def clip_sources(row: dict[str, str]) -> set[str]:
 
 def training_rows() -> list[dict[str, str]]:
     """Devset clips the student may learn from: everything but the set-aside sources."""
+    from transfer_eval import HOLDOUT_SOURCES  # runtime venv (streamchill) only
+
     rows = [r for r in csv.DictReader(MANIFEST.open()) if "check=" not in r["recipe"]]
     return [r for r in rows if not clip_sources(r) & set(HOLDOUT_SOURCES)]
 
 
 def holdout_rows() -> list[dict[str, str]]:
+    from transfer_eval import HOLDOUT_SOURCES
+
     rows = [r for r in csv.DictReader(MANIFEST.open()) if "check=" not in r["recipe"]]
     return [r for r in rows if clip_sources(r) & set(HOLDOUT_SOURCES)]
 

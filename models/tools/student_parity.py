@@ -127,8 +127,8 @@ def judge(name: str, rows: list[dict[str, str]], feats: dict[str, np.ndarray]) -
     priors = []
     for which in ("msd", "mtt", "mean"):
         rep = evaluate_variant(FixedMapping(f"prior-{which}", which, labels), dev, ho)
-        rep.pop("_z_hold")
-        rep.pop("_z_lopo")
+        for key in [k for k in rep if k.startswith("_")]:
+            rep.pop(key)  # per-clip arrays for calibration, not for the report
         priors.append(rep)
     return {
         "calm_variants": calm["variants"],
