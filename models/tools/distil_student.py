@@ -1,23 +1,26 @@
-"""Distil a small student network from the musicnn taggers (build-only; not shipped by default).
+"""Distil a small student network from the musicnn taggers (build-only; not shipped yet).
 
 The student takes the same [187, 96] log-mel patch as musicnn (``analyzer/mel.py``) and
 predicts, in one pass, what two teachers say of it: the shipped MSD musicnn (50 tag
 probabilities and the 200-d embedding) and the MagnaTagATune musicnn (50 MTT tags, whose fixed
 calm mapping transferred best in issue 14). The teachers cost ~50 ms each per patch on one
-LiteRT/XNNPACK thread; the student is meant to cost a few ms for both.
+LiteRT/XNNPACK thread; the student gives both for ~0.2 ms (models/MODEL_CARD.md).
 
 Stages, each run from the repo root; TensorFlow only in the build venv, never at run time:
 
     TF_USE_LEGACY_KERAS=1 ../tfvenv/bin/python models/tools/distil_student.py mtt-teacher
-    .venv/bin/python models/tools/distil_student.py dump [--shard 0/2]   # teacher targets
+    .venv/bin/python models/tools/distil_student.py dump --shard 0/2     # and 1/2 alongside
+    .venv/bin/python models/tools/distil_student.py dump --shard 0/2 --offsets 47,140 --tag=-x
     ../tfvenv/bin/python models/tools/distil_student.py train              # fit + convert
     .venv/bin/python models/tools/distil_student.py check                  # parity + cost
 
 * ``mtt-teacher`` converts the MTT_musicnn checkpoint of the ``musicnn`` wheel to LiteRT
   (float16 weights, as ``build_musicnn.py`` does for MSD) into ``data/student/``.
 * ``dump`` cuts every devset clip (all labels: calm, aggressive, neutral, speech,
-  speech_over_music) into patches on two grids (``OFFSET_FRAMES``) and stores them with both
-  teachers' outputs in ``data/student/dump-<k>.npz``. The clips of the set-aside sources
+  speech_over_music) into patches on the runtime's 3 s grid and, for music clips, that grid
+  shifted by ``--offsets`` frames (93 by default; the model card's recipe adds 47 and 140 in
+  a second run) and stores them with both teachers' outputs in
+  ``data/student/dump-<k><tag>.npz``. The clips of the set-aside sources
   (``transfer_eval.HOLDOUT_SOURCES``) are skipped: they validate the judgement and must stay
   unseen by everything that is fitted, the student included.
 * ``train`` fits the student (``student_net.py``), seeded, converts it to LiteRT and writes
@@ -132,7 +135,9 @@ def _cached_msd() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {str(c): (tags[pc == i], emb[pc == i]) for i, c in enumerate(ids)}
 
 
-def dump(shard: int, shards: int) -> None:
+def dump(
+    shard: int, shards: int, offsets: tuple[int, ...] = (0, OFFSET_FRAMES), tag: str = ""
+) -> None:
     """Two patch grids per clip (3 s grid, and shifted by OFFSET_FRAMES) with both teachers."""
     from train_heads import read_wav_16k
 
@@ -146,7 +151,7 @@ def dump(shard: int, shards: int) -> None:
     for i, row in enumerate(rows):
         frames = mel_frames(read_wav_16k(DATA / "clips" / row["label"] / f"{row['clip_id']}.wav"))
         # The shifted grid for music only: speech has the fewest downstream uses per CPU second.
-        for offset in (0, OFFSET_FRAMES) if row["label"] in MUSIC else (0,):
+        for offset in offsets if row["label"] in MUSIC else [o for o in offsets if o == 0]:
             p = patches(frames[offset:])
             if len(p) == 0:
                 continue
@@ -165,7 +170,7 @@ def dump(shard: int, shards: int) -> None:
             print(f"  shard {shard}: {i + 1}/{len(rows)} clips", flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
     np.savez(
-        OUT / f"dump-{shard}.npz",
+        OUT / f"dump-{shard}{tag}.npz",
         x=np.concatenate(xs),
         msd=np.concatenate(msd_tags),
         emb=np.concatenate(embs),
@@ -184,6 +189,12 @@ def main() -> int:
     sub.add_parser("mtt-teacher", help="convert the MTT teacher (build venv)")
     d = sub.add_parser("dump", help="teacher targets for the training patches (runtime venv)")
     d.add_argument("--shard", default="0/1", help="k/n: this process does clips k, k+n, ...")
+    d.add_argument(
+        "--offsets",
+        default=f"0,{OFFSET_FRAMES}",
+        help="patch grid offsets in frames (non-zero ones for music clips only)",
+    )
+    d.add_argument("--tag", default="", help="suffix of the dump file (more grids, same clips)")
     sub.add_parser("train", help="fit, convert and write references (build venv)")
     sub.add_parser("check", help="LiteRT numerics, cost and fidelity (runtime venv)")
     args = parser.parse_args()
@@ -191,7 +202,7 @@ def main() -> int:
         mtt_teacher()
     elif args.stage == "dump":
         k, n = (int(v) for v in args.shard.split("/"))
-        dump(k, n)
+        dump(k, n, tuple(int(o) for o in args.offsets.split(",")), args.tag)
     elif args.stage == "train":
         from student_net import train_and_convert
 

@@ -28,7 +28,7 @@ WIDTHS = (16, 48, 96, 192)
 BLOCKS = (1, 1, 2, 2)
 """Depthwise-separable blocks per stage (the first of each halves time and frequency)."""
 DENSE = 384
-EPOCHS = 24
+EPOCHS = 18
 BATCH = 64
 LR = 2e-3
 VAL_TRACK_SHARE = 0.1
