@@ -102,23 +102,14 @@ class MttTeacher:
     """The converted MTT tagger on LiteRT (tags only), batch-resizing like MusicnnTagger."""
 
     def __init__(self, path: Path = MTT_TEACHER) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+        from student_check import LiteRtRunner
 
-        self._it = Interpreter(model_path=str(path), num_threads=1)
-        self._it.allocate_tensors()
-        self._in = self._it.get_input_details()[0]["index"]
-        outs = self._it.get_output_details()
-        self._tags = next(d["index"] for d in outs if d["shape"][-1] == 50)
-        self._n = 1
+        self._rt = LiteRtRunner(path)
+        self._tags = next(d["index"] for d in self._rt.outputs if d["shape"][-1] == 50)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        if len(x) != self._n:
-            self._it.resize_tensor_input(self._in, list(x.shape))
-            self._it.allocate_tensors()
-            self._n = len(x)
-        self._it.set_tensor(self._in, np.ascontiguousarray(x, dtype=np.float32))
-        self._it.invoke()
-        return np.array(self._it.get_tensor(self._tags), dtype=np.float32)
+        self._rt.run(x)
+        return self._rt.output(self._tags)
 
 
 def _cached_msd() -> dict[str, tuple[np.ndarray, np.ndarray]]:
