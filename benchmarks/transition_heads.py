@@ -67,7 +67,15 @@ def fit_speech_head(
     """A speech head fitted without any clip that shares a source with fold ``held``."""
     sys.path.insert(0, str(ROOT / "models" / "tools"))
     from sklearn.model_selection import GroupKFold
-    from train_heads import MUSIC_LABELS, SPEECH_LABELS, Dataset, fit_logistic, platt
+    from train_heads import (
+        MUSIC_LABELS,
+        SPEECH_LABELS,
+        Dataset,
+        clip_logits,
+        fit_logistic,
+        patch_logits,
+        platt,
+    )
 
     keep = [
         r
@@ -84,9 +92,8 @@ def fit_speech_head(
     clips = np.arange(len(ds.clip_ids))
     for tr, te in GroupKFold(n_splits=PLATT_SPLITS).split(clips, y_clip, ds.tracks):
         m = np.isin(ds.patch_clip, tr)
-        mean, scale, coef, b = fit_logistic(ds.x[m], y[m], w[m], SHIPPED_C)
-        z = ((ds.x - mean) / scale) @ coef + b
-        oof[te] = [z[ds.patch_clip == c].mean() for c in te]
+        params = fit_logistic(ds.x[m], y[m], w[m], SHIPPED_C)
+        oof[te] = clip_logits(ds, patch_logits(params, ds.x), te)
     a, b0 = platt(oof, y_clip)
     mean, scale, coef, b = fit_logistic(ds.x, y, w, SHIPPED_C)
     shipped = shared_models().speech
