@@ -102,8 +102,13 @@ class LogisticHead:
             )
         return x
 
-    def patch_logits(self, tags: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
-        """One uncalibrated logit per patch: [N, 50], [N, 200] -> [N]."""
+    def patch_logits(
+        self, tags: np.ndarray, embeddings: np.ndarray, mtt_tags: np.ndarray | None = None
+    ) -> np.ndarray:
+        """One uncalibrated logit per patch: [N, 50] MSD tags, [N, 200] -> [N].
+
+        ``mtt_tags`` ([N, 50] MagnaTagATune tags, from the student backbone) is for input kinds
+        that read them; the kinds above ignore it."""
         x = self._inputs(np.atleast_2d(tags), np.atleast_2d(embeddings)).astype(np.float64)
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
         if self.inputs != "msd_prior+tags":

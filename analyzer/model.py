@@ -1,7 +1,10 @@
-"""The musicnn backbone on LiteRT: 3 s log-mel patches in, 50 MSD tags and a 200-d embedding out.
+"""The backbones on LiteRT: 3 s log-mel patches in, tags and a 200-d embedding out.
 
-The model file is converted from the pretrained MSD_musicnn weights by
-``models/tools/build_musicnn.py`` (see ``models/MODEL_CARD.md``). Only ``ai-edge-litert`` is needed
+Two networks: the musicnn *teacher* (50 MSD tags and the embedding), converted from the
+pretrained MSD_musicnn weights by ``models/tools/build_musicnn.py``, and the distilled
+*student* (the same plus MagnaTagATune's 50 tags, ~0.25 ms instead of ~50 ms a patch), built by
+``models/tools/distil_student.py``; ``analyzer/cascade.py`` decides which judges a patch
+(see ``models/MODEL_CARD.md``). Only ``ai-edge-litert`` is needed
 at run time, and it is imported when a model is loaded, so importing this module stays cheap.
 """
 
@@ -28,6 +31,20 @@ MODEL_VERSION = "msd-musicnn-f16-1"
 
 MODEL_FILE = "msd_musicnn.tflite"
 TAGS_FILE = "msd_tags.json"
+
+STUDENT_VERSION = "student-msd-mtt-f32-1"
+"""Names the shipped student file; bump it when that file changes."""
+STUDENT_FILE = "student_msd_mtt.tflite"
+MTT_TAGS_FILE = "mtt_tags.json"
+_STUDENT_TENSORS = (
+    "StatefulPartitionedCall_1:0",  # MSD tags [N, 50]
+    "StatefulPartitionedCall_1:1",  # MSD embedding [N, 200]
+    "StatefulPartitionedCall_1:2",  # MTT tags [N, 50]
+)
+"""The student's outputs in (MSD tags, embedding, MTT tags) order, told apart when the file
+was shipped against the TF model's outputs on the reference patches (``MODEL_CARD.md``)."""
+_MUSICNN_BUILD = "models/tools/build_musicnn.py"
+_STUDENT_BUILD = "models/tools/distil_student.py"
 
 PATCH_FRAMES = 187
 """Frames per patch: 3 s at 16 kHz with a hop of 256 samples (musicnn's training input)."""
@@ -77,46 +94,69 @@ def _litert_info_filtered() -> Iterator[None]:
                 os.write(2, b"".join(kept))
 
 
-def _load_tag_names(model_file: Path) -> tuple[str, ...]:
+def _load_names(model_file: Path, file_name: str, *, rebuild: str) -> tuple[str, ...]:
     """Tag names stored next to the model file (the shipped list when it is not there)."""
-    tags_file = model_file.with_name(TAGS_FILE)
+    tags_file = model_file.with_name(file_name)
     if not tags_file.is_file():
-        tags_file = _default_path(TAGS_FILE)
+        tags_file = _default_path(file_name)
     try:
         names = json.loads(tags_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
             f"cannot read the tag names {tags_file}: {exc}; reinstall streamchill "
-            "or rebuild with models/tools/build_musicnn.py"
+            f"or rebuild with {rebuild}"
         ) from exc
     if not (isinstance(names, list) and len(names) == N_TAGS):
         raise ModelLoadError(f"{tags_file} must hold a list of {N_TAGS} tag names")
     return tuple(str(n) for n in names)
 
 
-class MusicnnTagger:
-    """One LiteRT interpreter for the musicnn backbone, safe to share between threads.
+def _open_interpreter(path: Path, num_threads: int, *, rebuild: str) -> Any:
+    """A new, allocated LiteRT interpreter on ``path``; every failure says what to do."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise ModelLoadError(
+            "the LiteRT runtime is not installed; run `pip install ai-edge-litert`"
+        ) from exc
+    if not path.is_file():
+        raise ModelLoadError(
+            f"model file {path} does not exist; reinstall streamchill, or rebuild it with "
+            f"`python {rebuild}` (see models/MODEL_CARD.md)"
+        )
+    try:
+        with _litert_info_filtered():
+            interp = Interpreter(model_path=str(path), num_threads=num_threads)
+            interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelLoadError(
+            f"model file {path} is corrupt or not a LiteRT model ({exc}); reinstall "
+            f"streamchill, or rebuild it with `python {rebuild}`"
+        ) from exc
+    return interp
+
+
+class _PatchNetwork:
+    """One allocated LiteRT interpreter over [N, 187, 96] log-mel patches, safe to share
+    between threads.
 
     An interpreter holds mutable input/output buffers, so every call runs under a lock;
-    sessions in several threads can share one tagger (one copy of the weights in memory)
+    sessions in several threads can share one network (one copy of the weights in memory)
     at the price of running their patches one after another.
     """
 
-    def __init__(self, interpreter: Any, tag_names: tuple[str, ...], *, path: Path) -> None:
-        """Wrap an allocated interpreter; use :meth:`load` rather than calling this."""
+    def __init__(self, interpreter: Any, outputs: tuple[str, ...], *, path: Path) -> None:
         self._interp = interpreter
-        self.tag_names: tuple[str, ...] = tag_names
         self.path = path
         self._lock = threading.Lock()
         self._input_index: int = interpreter.get_input_details()[0]["index"]
-        outputs = {d["name"]: d for d in interpreter.get_output_details()}
+        found = {d["name"]: d for d in interpreter.get_output_details()}
         try:
-            self._tags_index: int = outputs[_TAGS_TENSOR]["index"]
-            self._emb_index: int = outputs[_EMBEDDING_TENSOR]["index"]
+            self._outputs = tuple(int(found[name]["index"]) for name in outputs)
         except KeyError as exc:
             raise ModelLoadError(
-                f"{path} is not the musicnn backbone: outputs are {sorted(outputs)}, "
-                f"expected {_TAGS_TENSOR!r} and {_EMBEDDING_TENSOR!r}"
+                f"{path} is not the {type(self).__name__} network: outputs are "
+                f"{sorted(found)}, expected {list(outputs)}"
             ) from exc
         shape = tuple(interpreter.get_input_details()[0]["shape"])
         if shape[1:] != (PATCH_FRAMES, N_MELS):
@@ -125,43 +165,8 @@ class MusicnnTagger:
             )
         self._batch = int(shape[0])
 
-    @classmethod
-    def load(cls, path: Path | None = None, *, num_threads: int = 1) -> MusicnnTagger:
-        """Load the model file (the shipped one by default) into a new interpreter.
-
-        ``num_threads`` defaults to 1: a live stream runs one patch a second, and a single
-        thread keeps its cost predictable next to other streams and the rest of the machine.
-        """
-        path = Path(path) if path is not None else _default_path(MODEL_FILE)
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise ModelLoadError(
-                "the LiteRT runtime is not installed; run `pip install ai-edge-litert`"
-            ) from exc
-        if not path.is_file():
-            raise ModelLoadError(
-                f"model file {path} does not exist; reinstall streamchill, or rebuild it with "
-                "`python models/tools/build_musicnn.py` (see models/MODEL_CARD.md)"
-            )
-        try:
-            with _litert_info_filtered():
-                interp = Interpreter(model_path=str(path), num_threads=num_threads)
-                interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelLoadError(
-                f"model file {path} is corrupt or not a LiteRT model ({exc}); reinstall "
-                "streamchill, or rebuild it with `python models/tools/build_musicnn.py`"
-            ) from exc
-        return cls(interp, _load_tag_names(path), path=path)
-
-    def predict(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Tag a batch of log-mel patches.
-
-        ``patches`` is [N, 187, 96] (frames x mel bands, essentia ``TensorflowInputMusiCNN``
-        output); N may be 0. Returns (tag probabilities [N, 50] in ``tag_names`` order,
-        embeddings [N, 200]), both float32 and owned by the caller.
-        """
+    def _run(self, patches: np.ndarray, widths: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        """Every output for a batch, float32 copies owned by the caller ([N, width] each)."""
         x = np.asarray(patches, dtype=np.float32)
         if x.ndim != 3 or x.shape[1:] != (PATCH_FRAMES, N_MELS):
             raise ValueError(
@@ -170,10 +175,7 @@ class MusicnnTagger:
             )
         n = x.shape[0]
         if n == 0:
-            return (
-                np.zeros((0, N_TAGS), np.float32),
-                np.zeros((0, EMBEDDING_DIM), np.float32),
-            )
+            return tuple(np.zeros((0, w), np.float32) for w in widths)
         x = np.ascontiguousarray(x)
         with self._lock:
             # Re-allocating costs about as much as a patch, so only when the batch size changes.
@@ -184,12 +186,79 @@ class MusicnnTagger:
             self._interp.set_tensor(self._input_index, x)
             self._interp.invoke()
             # Copies: the interpreter reuses its output buffers on the next call.
-            tags = np.array(self._interp.get_tensor(self._tags_index), dtype=np.float32)
-            emb = np.array(self._interp.get_tensor(self._emb_index), dtype=np.float32)
+            return tuple(
+                np.array(self._interp.get_tensor(i), dtype=np.float32) for i in self._outputs
+            )
+
+
+class MusicnnTagger(_PatchNetwork):
+    """The musicnn backbone (the *teacher*): 50 MSD tags and a 200-d embedding per patch."""
+
+    def __init__(self, interpreter: Any, tag_names: tuple[str, ...], *, path: Path) -> None:
+        """Wrap an allocated interpreter; use :meth:`load` rather than calling this."""
+        super().__init__(interpreter, (_TAGS_TENSOR, _EMBEDDING_TENSOR), path=path)
+        self.tag_names: tuple[str, ...] = tag_names
+
+    @classmethod
+    def load(cls, path: Path | None = None, *, num_threads: int = 1) -> MusicnnTagger:
+        """Load the model file (the shipped one by default) into a new interpreter.
+
+        ``num_threads`` defaults to 1: a live stream runs one patch a second, and a single
+        thread keeps its cost predictable next to other streams and the rest of the machine.
+        """
+        path = Path(path) if path is not None else _default_path(MODEL_FILE)
+        interp = _open_interpreter(path, num_threads, rebuild=_MUSICNN_BUILD)
+        return cls(interp, _load_names(path, TAGS_FILE, rebuild=_MUSICNN_BUILD), path=path)
+
+    def predict(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tag a batch of log-mel patches.
+
+        ``patches`` is [N, 187, 96] (frames x mel bands, essentia ``TensorflowInputMusiCNN``
+        output); N may be 0. Returns (tag probabilities [N, 50] in ``tag_names`` order,
+        embeddings [N, 200]), both float32 and owned by the caller.
+        """
+        tags, emb = self._run(patches, (N_TAGS, EMBEDDING_DIM))
         return tags, emb
 
 
+class StudentTagger(_PatchNetwork):
+    """The distilled student: what the MSD musicnn (tags, embedding) and the MagnaTagATune
+    musicnn (tags) give, in one pass at ~1/200 of the teacher's cost (``MODEL_CARD.md``)."""
+
+    def __init__(
+        self,
+        interpreter: Any,
+        tag_names: tuple[str, ...],
+        mtt_tag_names: tuple[str, ...],
+        *,
+        path: Path,
+    ) -> None:
+        """Wrap an allocated interpreter; use :meth:`load` rather than calling this."""
+        super().__init__(interpreter, _STUDENT_TENSORS, path=path)
+        self.tag_names: tuple[str, ...] = tag_names
+        self.mtt_tag_names: tuple[str, ...] = mtt_tag_names
+
+    @classmethod
+    def load(cls, path: Path | None = None, *, num_threads: int = 1) -> StudentTagger:
+        """Load the student file (the shipped one by default) into a new interpreter."""
+        path = Path(path) if path is not None else _default_path(STUDENT_FILE)
+        interp = _open_interpreter(path, num_threads, rebuild=_STUDENT_BUILD)
+        return cls(
+            interp,
+            _load_names(path, TAGS_FILE, rebuild=_STUDENT_BUILD),
+            _load_names(path, MTT_TAGS_FILE, rebuild=_STUDENT_BUILD),
+            path=path,
+        )
+
+    def predict(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(MSD tag probabilities [N, 50], MSD embedding [N, 200], MTT tag probabilities
+        [N, 50]) for [N, 187, 96] patches, float32 and owned by the caller."""
+        msd, emb, mtt = self._run(patches, (N_TAGS, EMBEDDING_DIM, N_TAGS))
+        return msd, emb, mtt
+
+
 _shared: MusicnnTagger | None = None
+_shared_student: StudentTagger | None = None
 _shared_lock = threading.Lock()
 
 
@@ -205,3 +274,13 @@ def shared_tagger() -> MusicnnTagger:
             if _shared is None:
                 _shared = MusicnnTagger.load()
     return _shared
+
+
+def shared_student() -> StudentTagger:
+    """The process-wide student on the shipped file, loaded on first use (like the tagger)."""
+    global _shared_student
+    if _shared_student is None:
+        with _shared_lock:
+            if _shared_student is None:
+                _shared_student = StudentTagger.load()
+    return _shared_student

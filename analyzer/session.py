@@ -306,12 +306,15 @@ class Session:
     def _judge_patch(self, start: int) -> bool:
         """Judge the patch starting at mel frame ``start``; return whether a segment began."""
         frames = self._frames_at(start)
-        tags, emb = self._models.tagger.predict(frames[np.newaxis])
+        models = self._models
+        # The student sees every patch: its MagnaTagATune tags feed the calm head.
+        _, _, mtt = models.student.predict(frames[np.newaxis])
+        tags, emb = models.tagger.predict(frames[np.newaxis])
         power = self._power_ring.since(start)[:PATCH_FRAMES]
         result = PatchResult(
             start_frame=start,
-            calm_logit=float(self._models.calm.patch_logits(tags, emb)[0]),
-            speech_logit=float(self._models.speech.patch_logits(tags, emb)[0]),
+            calm_logit=float(models.calm.patch_logits(tags, emb, mtt_tags=mtt)[0]),
+            speech_logit=float(models.speech.patch_logits(tags, emb)[0]),
             tags=tags[0].astype(np.float32),
             level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
             steady=steady_kind(frames, self.config) is not None,
