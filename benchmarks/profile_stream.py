@@ -10,7 +10,7 @@ the real network's outputs for every patch it judges, and the profiled pass repl
 (:class:`RecordedTagger`, a stand-in in this profiler only, ~0.02 ms a patch). The patch
 schedule, states and features are then exactly those of the real run, and what remains is
 the cost a cheap backbone leaves. ``--batch`` profiles ``streamchill analyze``'s path
-instead: a Vorbis file of the same music decoded in 1 s blocks (decoding on this thread, so
+instead: an MP3 file of the same music decoded in 1 s blocks (decoding on this thread, so
 the profile sees it), the session, and the summary.
 """
 
@@ -178,6 +178,7 @@ def profile_stream(
     cnn: str = "real",
     rate_hz: int = RATE_HZ,
     block_s: float = 0.1,
+    timed_runs: int = 0,
 ) -> dict[str, Any]:
     """Profile one analyzer ``Session`` over ``audio_s`` of music fed in ``block_s`` blocks."""
     from streamchill.analyzer.session import Session
@@ -204,11 +205,14 @@ def profile_stream(
     assert history is not None
     result = _table(stats, total_s, len(samples) / rate_hz, top, batch=False)
     result.update(_describe("stream", cnn, rate_hz, block_s, len(history), stand_in))
+    result["unprofiled_ms_per_audio_s"] = _timed(run, timed_runs, len(samples) / rate_hz)
     return result
 
 
-def profile_batch(audio_s: float = 60.0, top: int = 12, *, cnn: str = "real") -> dict[str, Any]:
-    """Profile ``streamchill analyze``'s per-file path on a Vorbis file of ``audio_s`` music."""
+def profile_batch(
+    audio_s: float = 60.0, top: int = 12, *, cnn: str = "real", timed_runs: int = 0
+) -> dict[str, Any]:
+    """Profile ``streamchill analyze``'s per-file path on an MP3 file of ``audio_s`` music."""
     from streamchill.analyzer.session import Session
     from streamchill.analyzer.summary import summarize
     from streamchill.streamer.batch import BATCH_BLOCK_S
@@ -217,8 +221,8 @@ def profile_batch(audio_s: float = 60.0, top: int = 12, *, cnn: str = "real") ->
     models, stand_in = _models(cnn)
     _warm_up()
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
-        path = Path(tmp) / "music.ogg"
-        _write_vorbis(path, music(audio_s), RATE_HZ)
+        path = Path(tmp) / "music.mp3"
+        _write_mp3(path, music(audio_s), RATE_HZ)
         judged: list[int] = []
 
         def run() -> None:
@@ -241,9 +245,22 @@ def profile_batch(audio_s: float = 60.0, top: int = 12, *, cnn: str = "real") ->
             stand_in.replay = True
         judged.clear()
         stats, total_s = _profiled(run)
+        timed = _timed(run, timed_runs, audio_s)
     result = _table(stats, total_s, audio_s, top, batch=True)
     result.update(_describe("batch", cnn, RATE_HZ, BATCH_BLOCK_S, judged[0], stand_in))
+    result["unprofiled_ms_per_audio_s"] = timed
     return result
+
+
+def _timed(run: Callable[[], Any], runs: int, audio_s: float) -> list[float]:
+    """CPU ms per audio second of ``runs`` passes without the profiler (its overhead is
+    large for many small calls, so these are the figures to compare)."""
+    out = []
+    for _ in range(runs):
+        cpu0 = time.process_time()
+        run()
+        out.append(round(1000 * (time.process_time() - cpu0) / audio_s, 2))
+    return out
 
 
 def _describe(
@@ -268,12 +285,13 @@ def _at_rate(samples: np.ndarray, rate_hz: int) -> np.ndarray:
     return np.ascontiguousarray(soxr.resample(samples, RATE_HZ, rate_hz), dtype=np.float32)
 
 
-def _write_vorbis(path: Path, samples: np.ndarray, rate_hz: int) -> None:
-    """Encode stereo float32 samples as Ogg Vorbis (the shipped examples' codec)."""
+def _write_mp3(path: Path, samples: np.ndarray, rate_hz: int) -> None:
+    """Encode stereo float32 samples as MP3 (LAME, 192 kbit/s): a song file as people have them."""
     import av
 
     with av.open(str(path), mode="w") as out:
-        stream = out.add_stream("libvorbis", rate=rate_hz, layout="stereo")
+        stream = out.add_stream("libmp3lame", rate=rate_hz, layout="stereo")
+        stream.bit_rate = 192_000
         step = 4096
         for i in range(0, len(samples), step):
             planar = np.ascontiguousarray(samples[i : i + step].T)
@@ -288,7 +306,7 @@ def _write_vorbis(path: Path, samples: np.ndarray, rate_hz: int) -> None:
 
 def format_profile(p: dict[str, Any]) -> str:
     """A readable breakdown, stages then functions by own time."""
-    what = "music" if p.get("kind", "stream") == "stream" else "a Vorbis file of music"
+    what = "music" if p.get("kind", "stream") == "stream" else "an MP3 file of music"
     lines = [
         f"profile of the {p.get('kind', 'stream')} path: {p['audio_s']} s of {what} at "
         f"{p.get('rate_hz', RATE_HZ)} Hz in {p.get('block_s', 0.1)} s blocks, CNN "
@@ -300,6 +318,10 @@ def format_profile(p: dict[str, Any]) -> str:
     for r in p["stages"]:
         lines.append(f"  {r['function']:<44}{r['calls']:>7}{r['ms_per_call']:>10.3f}"
                      f"{r['ms_per_audio_s']:>12.2f}{r['share']:>8.1%}")  # fmt: skip
+    if p.get("unprofiled_ms_per_audio_s"):
+        runs = sorted(p["unprofiled_ms_per_audio_s"])
+        lines.append(f"  without the profiler: {runs[0]} ms CPU per audio s (min of {len(runs)}; "
+                     f"median {runs[len(runs) // 2]})")  # fmt: skip
     lines.append(f"  {'function (own time)':<60}{'calls':>7}{'ms/call':>10}{'share':>8}")
     for r in p["top_functions"]:
         lines.append(f"  {r['function'][:60]:<60}{r['calls']:>7}{r['ms_per_call']:>10.3f}"
@@ -320,16 +342,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block-s", type=float, default=0.1, help="stream block length (s)")
     parser.add_argument("--batch", action="store_true", help="profile `analyze` on a file")
     parser.add_argument("--top", type=int, default=12, help="functions listed")
+    parser.add_argument("--timed-runs", type=int, default=0, help="extra unprofiled passes")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     from machine import allowed_cores, pin
 
     pin(allowed_cores()[-1])
     if args.batch:
-        result = profile_batch(args.seconds, args.top, cnn=args.cnn)
+        result = profile_batch(args.seconds, args.top, cnn=args.cnn, timed_runs=args.timed_runs)
     else:
         result = profile_stream(
-            args.seconds, args.top, cnn=args.cnn, rate_hz=args.rate, block_s=args.block_s
+            args.seconds,
+            args.top,
+            cnn=args.cnn,
+            rate_hz=args.rate,
+            block_s=args.block_s,
+            timed_runs=args.timed_runs,
         )
     print(json.dumps(result, indent=2) if args.json else format_profile(result))
     return 0
