@@ -86,6 +86,9 @@ class Session:
         self.channels = channels
         self._models = models or shared_models()
         self._mel = MelFrameStream()
+        self._held: list[np.ndarray] = []
+        """16 kHz pieces not analysed yet (less than a hop, see :meth:`_consume`)."""
+        self._held_n = 0
         self._power_meter = HopPowerMeter()
         self._tempo = TempoTracker()
         window_frames = round(c.window_s * FRAMES_PER_S)
@@ -168,6 +171,7 @@ class Session:
             return []
         self._finished = True
         events = list(self._consume(self._edge.finish()))
+        self._analyse_held()
         tail = self._mel.flush()
         self._accept_frames(tail)
         last_time = self.last_event.media_time_s if self.last_event else -1.0
@@ -178,15 +182,33 @@ class Session:
         return events
 
     def _consume(self, pieces: Iterable[Piece]) -> Iterator[MoodEvent]:
+        # Pieces wait until a hop ends or a due patch completes, then go through the
+        # per-sample stages in one step: a live stream's 0.1 s blocks cost one call per
+        # stage a hop instead of ten, and every stage sees the same samples at the same
+        # points (all of them are independent of the chunking).
         for piece in pieces:
-            samples = piece.samples
-            self._audio_ring.push(samples.astype(np.float16))
-            self._power_ring.push(self._power_meter.push(samples))
-            self._accept_frames(self._mel.push(samples))
+            self._held.append(piece.samples)
+            self._held_n += len(piece.samples)
+            if piece.ends_hop or self._patch_completes_within(self._held_n):
+                self._analyse_held()
             if piece.ends_hop:
                 event = self._hop()
                 if event is not None:
                     yield event
+
+    def _patch_completes_within(self, n_samples: int) -> bool:
+        frames = self._mel.frames_after(n_samples)
+        return frames >= self._next_patch_frame + PATCH_FRAMES
+
+    def _analyse_held(self) -> None:
+        if not self._held:
+            return
+        held = self._held
+        samples = held[0] if len(held) == 1 else np.concatenate(held)
+        self._held, self._held_n = [], 0
+        self._audio_ring.push(samples.astype(np.float16))
+        self._power_ring.push(self._power_meter.push(samples))
+        self._accept_frames(self._mel.push(samples))
 
     def _accept_frames(self, frames: np.ndarray) -> None:
         if len(frames):
