@@ -163,6 +163,27 @@ def test_the_recording_covers_every_stage(recorded: dict[str, Any]) -> None:
     assert len(dances) >= 4  # refreshed several times
 
 
+def test_a_reused_input_buffer_does_not_change_held_audio() -> None:
+    """The session holds 16 kHz audio until its hop ends; a capture loop that refills one
+    buffer for every block must not overwrite what is held."""
+    from streamchill.analyzer.session import Session
+
+    samples, rate = _decoded("calm")
+    import soxr
+
+    mono = soxr.resample(samples.mean(axis=1), rate, 16_000).astype(np.float32)[: 16_000 * 6]
+    fresh, reused = (Session(name, sample_rate_hz=16_000) for name in ("fresh", "reused"))
+    buffer = np.empty(1_600, np.float32)
+    got_fresh, got_reused = [], []
+    for i in range(0, len(mono) - 1_600 + 1, 1_600):
+        got_fresh += fresh.feed(mono[i : i + 1_600].copy())
+        buffer[:] = mono[i : i + 1_600]
+        got_reused += reused.feed(buffer)
+    assert got_fresh and [e.to_json() for e in got_fresh] == [
+        e.to_json().replace('"reused"', '"fresh"') for e in got_reused
+    ]
+
+
 if __name__ == "__main__":
     GOLDEN.write_text(json.dumps(_record_all(), indent=1) + "\n")
     print(f"wrote {GOLDEN}", file=sys.stderr)
