@@ -63,7 +63,8 @@ class RecordedTagger:
 
 def _stages(batch: bool = True) -> dict[str, list[Any]]:
     """Stages of the analysis, each the cumulative time of these functions."""
-    from streamchill.analyzer import audio, edge, features, mel, ring, session, signal_checks
+    from streamchill.analyzer import audio, danceability, edge, features, mel, ring, session
+    from streamchill.analyzer import signal_checks
     from streamchill.analyzer import summary as summary_mod
     from streamchill.streamer.sources import decode
 
@@ -71,7 +72,10 @@ def _stages(batch: bool = True) -> dict[str, list[Any]]:
     stages: dict[str, list[Any]] = {
         "CNN (tagger.predict)": [RecordedTagger.predict, *_tagger_predicts()],
         "mel frames (MelFrameStream.push)": [mel.MelFrameStream.push],
-        "danceability (DFA, every 10 s)": [features.danceability],
+        "danceability (DFA sums + every 10 s)": [
+            danceability.DanceabilityMeter.push,
+            danceability.DanceabilityMeter.value,
+        ],
         "tempo (TempoTracker.push + bpm)": [features.TempoTracker.push, features.TempoTracker.bpm],
         "ring buffers (Ring.push)": [ring.Ring.push],
         "edge (decode, mono, resample)": [
