@@ -63,8 +63,16 @@ class RecordedTagger:
 
 def _stages(batch: bool = True) -> dict[str, list[Any]]:
     """Stages of the analysis, each the cumulative time of these functions."""
-    from streamchill.analyzer import audio, danceability, edge, features, mel, ring, session
-    from streamchill.analyzer import signal_checks
+    from streamchill.analyzer import (
+        audio,
+        danceability,
+        edge,
+        features,
+        mel,
+        ring,
+        session,
+        signal_checks,
+    )
     from streamchill.analyzer import summary as summary_mod
     from streamchill.streamer.sources import decode
 
