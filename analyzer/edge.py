@@ -82,7 +82,9 @@ class AudioEdge:
         """Whether aligned PCM bytes hold NaN or infinite samples (only floats can)."""
         if SampleFormat(sample_format) is not SampleFormat.F32LE or not chunk:
             return False
-        return not bool(np.isfinite(np.frombuffer(chunk, dtype="<f4")).all())
+        samples = np.frombuffer(chunk, dtype="<f4")
+        # max() propagates NaN and +inf, min() -inf: two reductions, no boolean array.
+        return not (np.isfinite(samples.max()) and np.isfinite(samples.min()))
 
     def _array(self, block: np.ndarray) -> np.ndarray:
         arr = np.asarray(block)

@@ -191,6 +191,7 @@ def profile_stream(
     rate_hz: int = RATE_HZ,
     block_s: float = 0.1,
     timed_runs: int = 0,
+    wire: bool = False,
 ) -> dict[str, Any]:
     """Profile one analyzer ``Session`` over ``audio_s`` of music fed in ``block_s`` blocks."""
     from streamchill.analyzer.session import Session
@@ -199,7 +200,9 @@ def profile_stream(
     _warm_up()
     samples = _at_rate(music(audio_s), rate_hz)
     step = max(1, round(block_s * rate_hz))
-    chunks = [samples[i : i + step] for i in range(0, len(samples), step)]
+    chunks: list[Any] = [samples[i : i + step] for i in range(0, len(samples), step)]
+    if wire:  # interleaved f32le bytes, as the extension's frames arrive at the daemon
+        chunks = [c.astype("<f4").tobytes() for c in chunks]
 
     def run() -> Session:
         session = Session("profile", sample_rate_hz=rate_hz, channels=2, models=models,
@@ -217,6 +220,7 @@ def profile_stream(
     assert history is not None
     result = _table(stats, total_s, len(samples) / rate_hz, top, batch=False)
     result.update(_describe("stream", cnn, rate_hz, block_s, len(history), stand_in))
+    result["wire"] = wire
     result["unprofiled_ms_per_audio_s"] = _timed(run, timed_runs, len(samples) / rate_hz)
     return result
 
@@ -352,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rate", type=int, default=RATE_HZ, help="stream sample rate (Hz)")
     parser.add_argument("--block-s", type=float, default=0.1, help="stream block length (s)")
+    parser.add_argument("--wire", action="store_true", help="feed f32le bytes, not arrays")
     parser.add_argument("--batch", action="store_true", help="profile `analyze` on a file")
     parser.add_argument("--top", type=int, default=12, help="functions listed")
     parser.add_argument("--timed-runs", type=int, default=0, help="extra unprofiled passes")
@@ -370,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             rate_hz=args.rate,
             block_s=args.block_s,
             timed_runs=args.timed_runs,
+            wire=args.wire,
         )
     print(json.dumps(result, indent=2) if args.json else format_profile(result))
     return 0
