@@ -9,10 +9,11 @@ float32 implementation within ~3e-5 on music (tests/test_danceability.py holds t
 
 Why not call essentia: its algorithm costs ~9 ms per 30 s window (every residual summed
 frame by frame) and needs the window's audio, which the session kept as a 30 s float16
-ring (960 kB a stream) for this alone. Here the residuals come from prefix sums, all tau
-at once (~1 ms), and the session keeps only the sum and the sum of squares of every
-32-sample block (240 kB): 32 divides both the 10 ms frame (160 samples) and the mel hop
-(256) on which windows end, so any window the session asks for is whole blocks.
+ring for this alone (2 MB a stream with the ring's double buffer). Here the residuals come
+from prefix sums, all tau at once (~2 ms), and the session keeps only the sum and the sum
+of squares of every 32-sample block (0.5 MB): 32 divides both the 10 ms frame (160
+samples) and the mel hop (256) on which windows end, so any window the session asks for
+is whole blocks.
 """
 
 from __future__ import annotations

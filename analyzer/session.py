@@ -26,7 +26,7 @@ import numpy as np
 from streamchill.analyzer.audio import TARGET_RATE_HZ, SampleFormat
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.danceability import DanceabilityMeter
-from streamchill.analyzer.edge import AudioEdge, Piece
+from streamchill.analyzer.edge import AudioEdge, HeldSamples, Piece
 from streamchill.analyzer.errors import AudioFormatError
 from streamchill.analyzer.events import MoodEvent, MoodState, WindowFeatures, calm_is_judged
 from streamchill.analyzer.features import (
@@ -86,21 +86,19 @@ class Session:
         self.channels = channels
         self._models = models or shared_models()
         self._mel = MelFrameStream()
-        self._held: list[np.ndarray] = []
-        """16 kHz pieces not analysed yet (less than a hop, see :meth:`_consume`)."""
-        self._held_n = 0
+        self._held = HeldSamples()
         self._power_meter = HopPowerMeter()
         self._tempo = TempoTracker()
         window_frames = round(c.window_s * FRAMES_PER_S)
         self._window_frames = window_frames
-        # Bounded by the window: 30 s of mel (720 kB), hop powers, DFA block sums (240 kB).
+        # Bounded by the window: 30 s of mel (720 kB), hop powers, DFA block sums (250 kB).
         self._mel_ring = Ring(window_frames + PATCH_FRAMES, (N_MELS,))
         self._power_ring = Ring(window_frames, (), dtype="float64")
         # One hop more than the window: danceability reads the window ending at a patch's
         # end, which may lie up to a hop before the newest sample.
         self._dance_meter = DanceabilityMeter(c.window_s + c.hop_s)
         self._segments = SegmentTracker(
-            # Not a bound method: a session must not be in a reference cycle, or its ~3.5 MB
+            # Not a bound method: a session must not be in a reference cycle, or its ~2 MB
             # of rings would wait for the garbage collector instead of going when it ends.
             judge=functools.partial(judge_group, self._models),
             window_frames=window_frames,
@@ -182,30 +180,18 @@ class Session:
         return events
 
     def _consume(self, pieces: Iterable[Piece]) -> Iterator[MoodEvent]:
-        # Pieces wait until a hop ends or a due patch completes, then go through the
-        # per-sample stages in one step: a live stream's 0.1 s blocks cost one call per
-        # stage a hop instead of ten, and every stage sees the same samples at the same
-        # points (all of them are independent of the chunking).
-        for piece in pieces:
-            self._held.append(piece.samples)
-            self._held_n += len(piece.samples)
-            if piece.ends_hop or self._patch_completes_within(self._held_n):
+        for piece in pieces:  # held until a hop ends or a due patch completes (HeldSamples)
+            self._held.add(piece.samples)
+            due = self._next_patch_frame + PATCH_FRAMES <= self._mel.frames_after(len(self._held))
+            if piece.ends_hop or due:
                 self._analyse_held()
             if piece.ends_hop:
                 event = self._hop()
                 if event is not None:
                     yield event
 
-    def _patch_completes_within(self, n_samples: int) -> bool:
-        frames = self._mel.frames_after(n_samples)
-        return frames >= self._next_patch_frame + PATCH_FRAMES
-
     def _analyse_held(self) -> None:
-        if not self._held:
-            return
-        held = self._held
-        samples = held[0] if len(held) == 1 else np.concatenate(held)
-        self._held, self._held_n = [], 0
+        samples = self._held.take()
         self._dance_meter.push(samples)
         self._power_ring.push(self._power_meter.push(samples))
         self._accept_frames(self._mel.push(samples))
