@@ -7,9 +7,10 @@ not charged to the code (profiling overhead is, a few percent).
 
 ``--cnn stand-in`` profiles everything *but* the network: a first, unprofiled pass records
 the real network's outputs for every patch it judges, and the profiled pass replays them
-(:class:`RecordedTagger`, a stand-in in this profiler only, ~0.02 ms a patch). The patch
+(:class:`RecordedTagger`, a stand-in in this profiler only, ~0.2 ms a patch). The patch
 schedule, states and features are then exactly those of the real run, and what remains is
-the cost a cheap backbone leaves. ``--batch`` profiles ``streamchill analyze``'s path
+the cost around the network (a cheap student backbone the bundle runs too stays real, in
+the CNN row). ``--batch`` profiles ``streamchill analyze``'s path
 instead: an MP3 file of the same music decoded in 1 s blocks (decoding on this thread, so
 the profile sees it), the session, and the summary.
 """
@@ -117,13 +118,16 @@ def _tagger_predicts() -> list[Any]:
 
 
 def _models(cnn: str) -> tuple[Any, RecordedTagger | None]:
-    from streamchill.analyzer.models_bundle import ModelBundle, shared_models
+    import dataclasses
+
+    from streamchill.analyzer.models_bundle import shared_models
 
     real = shared_models()
     if cnn == "real":
         return real, None
+    # Only the musicnn teacher is replaced; any cheap backbone the bundle also runs stays real.
     stand_in = RecordedTagger(real.tagger)
-    return ModelBundle(tagger=stand_in, calm=real.calm, speech=real.speech), stand_in  # type: ignore[arg-type]
+    return dataclasses.replace(real, tagger=stand_in), stand_in
 
 
 def _warm_up() -> None:
