@@ -184,6 +184,31 @@ def test_a_reused_input_buffer_does_not_change_held_audio() -> None:
     ]
 
 
+def test_held_audio_still_judges_a_patch_in_the_block_that_completes_it() -> None:
+    """The session holds 0.1 s blocks until the hop ends, except that a patch is judged in
+    the block that completes it (mid-hop, so the CNN's time does not delay a hop's event)."""
+    from streamchill.analyzer.mel import HOP_SIZE, PATCH_FRAMES
+    from streamchill.analyzer.session import Session
+
+    samples, rate = _decoded("calm")
+    import soxr
+
+    mono = soxr.resample(samples.mean(axis=1), rate, 16_000).astype(np.float32)[: 16_000 * 12]
+    session = Session("timing", sample_rate_hz=16_000, keep_history=True)
+    assert session.history is not None
+    judged_in = {}
+    for i in range(0, len(mono), 1_600):
+        session.feed(mono[i : i + 1_600])
+        for patch in session.history[len(judged_in) :]:
+            judged_in[patch.start_frame] = i + 1_600  # the feed's last sample
+    assert len(judged_in) >= 3
+    for start, block_end in judged_in.items():
+        complete = (start + PATCH_FRAMES) * HOP_SIZE  # its last frame's samples are in
+        assert block_end - 1_600 < complete <= block_end, (start, block_end)
+    # Mid-hop patches do exist (the grid sits half a hop off the hop boundaries).
+    assert any(b % 16_000 for b in judged_in.values())
+
+
 if __name__ == "__main__":
     GOLDEN.write_text(json.dumps(_record_all(), indent=1) + "\n")
     print(f"wrote {GOLDEN}", file=sys.stderr)
