@@ -1,7 +1,7 @@
 """Window features, named as the original Stream & Chill service named them.
 
-* danceability: essentia's DFA ``Danceability`` (Streich & Herrera 2005) on the window audio,
-  computed from running sums (``danceability.py``);
+* danceability: essentia's DFA ``Danceability`` (Streich & Herrera 2005) on the window audio
+  (``danceability.py`` keeps the audio and calls it);
 * bpm: tempo from the autocorrelation of a log-mel spectral-flux onset curve;
 * avg_db_deviation: how much the short-term level moves around its mean, in dB;
 * loudness_db: the window's mean level, in dBFS.
