@@ -78,7 +78,8 @@ class PcmDecoder:
         if self.sample_format is SampleFormat.S16LE:
             samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32) / 32768.0
         else:
-            samples = tame(np.frombuffer(chunk, dtype="<f4").astype(np.float32))
+            # Read-only view of the bytes: tame() and to_mono() copy before they change anything.
+            samples = tame(np.frombuffer(chunk, dtype="<f4").astype(np.float32, copy=False))
         return samples.reshape(-1, self.channels)
 
     @property
@@ -93,22 +94,29 @@ def tame(samples: np.ndarray) -> np.ndarray:
     NaN/inf would poison every later window; we zero them rather than fail the stream.
     The common case (finite, in range) costs one pass and no copy.
     """
+    if not samples.size:
+        return samples
+    # Two reductions decide the common case: NaN fails both comparisons, +-inf one of them.
+    if samples.min() >= -1.0 and samples.max() <= 1.0:
+        return samples
     if not np.isfinite(samples).all():
         samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
-    if samples.size and (samples.max() > 1.0 or samples.min() < -1.0):
-        samples = np.clip(samples, -1.0, 1.0)
-    return samples
+    return np.clip(samples, -1.0, 1.0)
 
 
 def to_mono(frames: np.ndarray) -> np.ndarray:
     """Average channels: [frames, channels] (or [frames]) -> [frames] float32."""
     if frames.ndim == 1:
         return frames.astype(np.float32, copy=False)
+    # Every path below returns a new array: the session holds 16 kHz audio until its hop
+    # ends, and a capture loop may refill the array it fed for the next block.
     # Column sums in channel order, then one division: the same float32 operations as
     # ``frames.mean(axis=1, dtype=np.float32)``, without its strided reduction (which cost
     # ~1 ms per second of 44.1 kHz stereo, more than the resampler).
     frames = frames.astype(np.float32, copy=False)
     channels = frames.shape[1]
+    if channels == 2:  # the browser's layout: one sum, one division, no copy first
+        return (frames[:, 0] + frames[:, 1]) / np.float32(2)
     total = frames[:, 0].copy()
     for c in range(1, channels):
         total += frames[:, c]

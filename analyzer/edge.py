@@ -82,7 +82,9 @@ class AudioEdge:
         """Whether aligned PCM bytes hold NaN or infinite samples (only floats can)."""
         if SampleFormat(sample_format) is not SampleFormat.F32LE or not chunk:
             return False
-        return not bool(np.isfinite(np.frombuffer(chunk, dtype="<f4")).all())
+        samples = np.frombuffer(chunk, dtype="<f4")
+        # max() propagates NaN and +inf, min() -inf: two reductions, no boolean array.
+        return not (np.isfinite(samples.max()) and np.isfinite(samples.min()))
 
     def _array(self, block: np.ndarray) -> np.ndarray:
         arr = np.asarray(block)
@@ -110,3 +112,31 @@ class AudioEdge:
             if ends_hop:
                 self._next_hop += self._hop_samples
             yield Piece(piece, ends_hop)
+
+
+class HeldSamples:
+    """16 kHz pieces held back, then analysed in one step.
+
+    A live stream sends 0.1 s blocks; the session holds their pieces until a hop ends or a
+    due patch completes, so every per-sample stage (mel, tempo, levels, DFA sums) runs once
+    a hop instead of ten times. Those stages do not depend on the chunking, so the events
+    are the same; the work only moves to the block that completes the hop.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[np.ndarray] = []
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def add(self, samples: np.ndarray) -> None:
+        self._parts.append(samples)
+        self._n += len(samples)
+
+    def take(self) -> np.ndarray:
+        """Everything held, oldest first (empty when nothing is); the holder is emptied."""
+        parts, self._parts, self._n = self._parts, [], 0
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)

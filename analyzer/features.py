@@ -1,6 +1,7 @@
 """Window features, named as the original Stream & Chill service named them.
 
-* danceability: essentia's DFA ``Danceability`` (Streich & Herrera 2005) on the window audio;
+* danceability: essentia's DFA ``Danceability`` (Streich & Herrera 2005) on the window audio
+  (``danceability.py`` keeps the audio and calls it);
 * bpm: tempo from the autocorrelation of a log-mel spectral-flux onset curve;
 * avg_db_deviation: how much the short-term level moves around its mean, in dB;
 * loudness_db: the window's mean level, in dBFS.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamchill.analyzer.essentia_lib import essentia_standard
+from streamchill.analyzer.danceability import danceability
 from streamchill.analyzer.mel import FRAMES_PER_S, HOP_SIZE
 from streamchill.analyzer.ring import Ring
 
@@ -26,6 +27,9 @@ SILENCE_FLOOR_DB = -120.0
 LEVEL_BLOCK_HOPS = 8
 """Level blocks of 8 x 256 samples (128 ms): short enough to see dynamics, long enough not
 to measure single waveform cycles."""
+
+
+__all__ = ["HopPowerMeter", "TempoTracker", "danceability", "level_db", "loudness_features"]
 
 
 def level_db(power: np.ndarray | float) -> np.ndarray:
@@ -59,15 +63,6 @@ def loudness_features(hop_power: np.ndarray) -> tuple[float, float]:
     if len(audible) < 2:
         return 0.0, loudness
     return float(np.mean(np.abs(audible - audible.mean()))), loudness
-
-
-def danceability(samples_16k: np.ndarray) -> float:
-    """essentia DFA danceability of a 16 kHz window (0 for windows too short to judge)."""
-    if len(samples_16k) < 16_000 * 2.5:
-        return 0.0
-    algo = essentia_standard().Danceability(sampleRate=16_000)
-    value, _dfa = algo(np.ascontiguousarray(samples_16k, dtype=np.float32))
-    return float(value)
 
 
 class TempoTracker:

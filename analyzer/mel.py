@@ -47,6 +47,11 @@ class MelFrameStream:
         self._pending = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
         return self._drain(final=False)
 
+    def frames_after(self, n_samples: int) -> int:
+        """Frames emitted in all once ``n_samples`` more samples are pushed."""
+        have = len(self._pending) + n_samples
+        return self._emitted + (0 if have < FRAME_SIZE else (have - FRAME_SIZE) // HOP_SIZE + 1)
+
     def flush(self) -> np.ndarray:
         """End of stream: emit the zero-padded tail frames, as essentia's FrameGenerator does."""
         return self._drain(final=True)

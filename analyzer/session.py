@@ -25,13 +25,13 @@ import numpy as np
 
 from streamchill.analyzer.audio import TARGET_RATE_HZ, SampleFormat
 from streamchill.analyzer.config import AnalyzerConfig
-from streamchill.analyzer.edge import AudioEdge, Piece
+from streamchill.analyzer.danceability import DanceabilityMeter
+from streamchill.analyzer.edge import AudioEdge, HeldSamples, Piece
 from streamchill.analyzer.errors import AudioFormatError
 from streamchill.analyzer.events import MoodEvent, MoodState, WindowFeatures, calm_is_judged
 from streamchill.analyzer.features import (
     HopPowerMeter,
     TempoTracker,
-    danceability,
     level_db,
     loudness_features,
 )
@@ -86,18 +86,19 @@ class Session:
         self.channels = channels
         self._models = models or shared_models()
         self._mel = MelFrameStream()
+        self._held = HeldSamples()
         self._power_meter = HopPowerMeter()
         self._tempo = TempoTracker()
         window_frames = round(c.window_s * FRAMES_PER_S)
         self._window_frames = window_frames
-        # Bounded by the window: 30 s of mel (720 kB), hop powers, and float16 audio (960 kB).
+        # Bounded by the window: 30 s of mel (720 kB), hop powers, DFA block sums (250 kB).
         self._mel_ring = Ring(window_frames + PATCH_FRAMES, (N_MELS,))
         self._power_ring = Ring(window_frames, (), dtype="float64")
         # One hop more than the window: danceability reads the window ending at a patch's
         # end, which may lie up to a hop before the newest sample.
-        self._audio_ring = Ring(int((c.window_s + c.hop_s) * TARGET_RATE_HZ), (), dtype="float16")
+        self._dance_meter = DanceabilityMeter(c.window_s + c.hop_s)
         self._segments = SegmentTracker(
-            # Not a bound method: a session must not be in a reference cycle, or its ~3.5 MB
+            # Not a bound method: a session must not be in a reference cycle, or its ~2 MB
             # of rings would wait for the garbage collector instead of going when it ends.
             judge=functools.partial(judge_group, self._models),
             window_frames=window_frames,
@@ -168,6 +169,7 @@ class Session:
             return []
         self._finished = True
         events = list(self._consume(self._edge.finish()))
+        self._analyse_held()
         tail = self._mel.flush()
         self._accept_frames(tail)
         last_time = self.last_event.media_time_s if self.last_event else -1.0
@@ -178,15 +180,21 @@ class Session:
         return events
 
     def _consume(self, pieces: Iterable[Piece]) -> Iterator[MoodEvent]:
-        for piece in pieces:
-            samples = piece.samples
-            self._audio_ring.push(samples.astype(np.float16))
-            self._power_ring.push(self._power_meter.push(samples))
-            self._accept_frames(self._mel.push(samples))
+        for piece in pieces:  # held until a hop ends or a due patch completes (HeldSamples)
+            self._held.add(piece.samples)
+            due = self._next_patch_frame + PATCH_FRAMES <= self._mel.frames_after(len(self._held))
+            if piece.ends_hop or due:
+                self._analyse_held()
             if piece.ends_hop:
                 event = self._hop()
                 if event is not None:
                     yield event
+
+    def _analyse_held(self) -> None:
+        samples = self._held.take()
+        self._dance_meter.push(samples)
+        self._power_ring.push(self._power_meter.push(samples))
+        self._accept_frames(self._mel.push(samples))
 
     def _accept_frames(self, frames: np.ndarray) -> None:
         if len(frames):
@@ -338,11 +346,8 @@ class Session:
         end_sample = end_frame * HOP_SIZE
         if (end_sample / TARGET_RATE_HZ) - self._danceability_at_s < c.danceability_interval_s:
             return
-        held = self._audio_ring.last(len(self._audio_ring))
-        held_start = self._audio_ring.total - len(held)
-        start = max(held_start, end_sample - int(c.window_s * TARGET_RATE_HZ))
-        window = held[start - held_start : end_sample - held_start].astype(np.float32)
-        self._danceability = danceability(window)
+        start = max(0, end_sample - int(c.window_s * TARGET_RATE_HZ))
+        self._danceability = self._dance_meter.value(start, end_sample)
         self._danceability_at_s = end_sample / TARGET_RATE_HZ
 
     def _speech_logits(self, seg: list[PatchResult]) -> tuple[float, ...]:

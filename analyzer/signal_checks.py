@@ -33,17 +33,22 @@ def novelty(ref: np.ndarray, recent: np.ndarray) -> tuple[float, int]:
     first new patch holds as little of the old music as possible.
     """
     ref_mean = ref.mean(axis=0)
-    spread = ref.std(axis=0) + SPREAD_FLOOR
+    spread = _column_rms(ref - ref_mean) + SPREAD_FLOOR
     distance = _z_distance(recent.mean(axis=0), ref_mean, spread)
     step = 4
-    candidates = range(0, len(recent) - 16, step)
-    dists = np.array([_z_distance(recent[k:].mean(axis=0), ref_mean, spread) for k in candidates])
-    if len(dists) == 0:
+    n = len(recent)
+    starts = np.arange(0, n - 16, step)
+    if len(starts) == 0:
         return distance, 0
+    # The mean of every candidate's tail ``recent[k:]`` from one cumulative sum (float64,
+    # so the differences of sums lose nothing), instead of one mean per candidate.
+    tail_sums = np.cumsum(recent[::-1], axis=0, dtype=np.float64)[::-1]
+    tail_means = tail_sums[starts] / (n - starts)[:, None]
+    dists = np.sqrt(np.mean(((tail_means - ref_mean) / spread) ** 2, axis=1))
     first = int(np.argmax(dists >= 0.9 * dists.max()))
     # One step of margin: a loud tail of the old music weighs more in a patch than a late
     # start does.
-    return distance, int(candidates[min(first + 1, len(dists) - 1)])
+    return distance, int(starts[min(first + 1, len(dists) - 1)])
 
 
 def steady_kind(frames: np.ndarray, config: AnalyzerConfig) -> str | None:
@@ -56,15 +61,33 @@ def steady_kind(frames: np.ndarray, config: AnalyzerConfig) -> str | None:
         return None
     frames = frames[-PATCH_FRAMES:]
     centred = frames - frames.mean(axis=0)
-    spread = centred.std(axis=0) + 1e-6
+    spread = _column_rms(centred) + 1e-6
     if float(spread.mean()) < config.tone_spread:
         return "steady_tone"
     lag = 4
-    autocorr = (centred[lag:] * centred[:-lag]).mean(axis=0) / spread**2
+    autocorr = np.einsum("ij,ij->j", centred[lag:], centred[:-lag]) / (len(centred) - lag)
+    autocorr /= spread**2
+    if float(_median(autocorr)) >= config.noise_autocorr:
+        return None  # temporal structure: not noise (the block check is not needed)
     blocks = frames[: 6 * 31].reshape(6, 31, N_MELS).mean(axis=1)
-    if (
-        float(np.median(autocorr)) < config.noise_autocorr
-        and float(blocks.std(axis=0).mean()) < config.noise_block_spread
-    ):
+    if float(blocks.std(axis=0).mean()) < config.noise_block_spread:
         return "noise"
     return None
+
+
+def _column_rms(centred: np.ndarray) -> np.ndarray:
+    """Per-column standard deviation of columns whose mean is already removed.
+
+    One product-sum instead of ``std``'s second mean and temporary array: the hop's checks
+    run on every stream every second."""
+    return np.sqrt(np.einsum("ij,ij->j", centred, centred) / len(centred))
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a 1-d array by partition (the same value, a fraction of its overhead)."""
+    n = len(values)
+    half = n // 2
+    if n % 2:
+        return float(np.partition(values, half)[half])
+    part = np.partition(values, (half - 1, half))
+    return float(np.mean(part[half - 1 : half + 1]))

@@ -244,3 +244,30 @@ async def test_update_wakes_a_consumer_that_is_already_waiting() -> None:
     sub.update(frozenset({"a"}), {"a": 0})
     first = await asyncio.wait_for(waiter, TIMEOUT_S)
     assert isinstance(first, MoodEvent) and first.seq == 1
+
+
+async def test_a_message_is_serialized_once_for_all_subscribers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streamchill.streamer.server import hub as hub_module
+    from streamchill.streamer.server.messages import to_json
+
+    calls: list[object] = []
+
+    def counting(message: HubMessage) -> str:
+        calls.append(message)
+        return to_json(message)
+
+    monkeypatch.setattr(hub_module, "to_json", counting)
+    hub = EventHub()
+    subs = [hub.subscribe() for _ in range(5)]
+    published = hub.publish(mood("a", 0))
+    texts = set()
+    for sub in subs:
+        (got,) = await take(sub, 1)
+        texts.add(hub_module.message_text(got))
+    assert texts == {to_json(published)}
+    assert calls == [published]
+    # The next message is serialized once too.
+    other = hub.publish(mood("a", 1))
+    assert hub_module.message_text(other) == to_json(other) and len(calls) == 2

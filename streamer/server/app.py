@@ -26,7 +26,7 @@ from websockets.http11 import Request, Response
 from streamchill.streamer.config import Settings
 from streamchill.streamer.errors import SubscriberDropped
 from streamchill.streamer.server.auth import Gate
-from streamchill.streamer.server.hub import EventHub, Subscription
+from streamchill.streamer.server.hub import EventHub, Subscription, message_text
 from streamchill.streamer.server.ingest import IngestConnection, SessionFactory, analyzer_session
 from streamchill.streamer.server.messages import (
     EVENTS_CONTROL,
@@ -253,7 +253,7 @@ async def _relay(ws: ServerConnection, sub: Subscription) -> None:
     """Copy a subscription to its socket; the hub drops us if we fall behind."""
     try:
         async for message in sub:
-            await ws.send(to_json(message))
+            await ws.send(message_text(message))
     except (SubscriberDropped, ConnectionClosed):
         pass
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from streamchill.analyzer.events import MoodEvent
 from streamchill.streamer.errors import SubscriberDropped
-from streamchill.streamer.server.messages import HubMessage, StreamEnd, StreamStart
+from streamchill.streamer.server.messages import HubMessage, StreamEnd, StreamStart, to_json
 from streamchill.streamer.server.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,28 @@ _DROPPED = object()
 _NUDGE = object()
 """Wakes a consumer blocked on an empty queue after :meth:`Subscription.update` filled
 the backlog."""
+
+
+TEXT_CACHE = 1024
+"""Serialized messages remembered, newest first: a few seconds of events of many streams."""
+_texts: OrderedDict[int, tuple[HubMessage, str]] = OrderedDict()
+
+
+def message_text(message: HubMessage) -> str:
+    """The JSON text of a published message, serialized once however many subscribers
+    relay it (every subscriber receives the very same message object).
+
+    Keyed by identity, holding the message so its id cannot be reused while cached;
+    called on the event loop's thread only, like the rest of the hub."""
+    key = id(message)
+    hit = _texts.get(key)
+    if hit is not None and hit[0] is message:
+        return hit[1]
+    text = to_json(message)
+    _texts[key] = (message, text)
+    if len(_texts) > TEXT_CACHE:
+        _texts.popitem(last=False)
+    return text
 
 
 @dataclass
