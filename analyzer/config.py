@@ -24,6 +24,28 @@ class AnalyzerConfig:
     held-out speech heads (0.297 instead of 0.351 with the shipped ones, every figure
     unchanged there), with the same misses, flips and music called speech; the shipped
     examples give the same state sequences event for event."""
+    teacher_audit_patches: int = 12
+    """Cascade (``analyzer/cascade.py``): the musicnn teacher also judges every this-many-th
+    patch the student would judge alone (the stream's first included). 1: the teacher judges
+    every patch. (Measurement: to come.)"""
+    teacher_probation_patches: int = 4
+    """The teacher also judges (and audits the student on) a stream's first this-many
+    patches (~12 s): a new stream may be anything, and its opening sets its first state.
+    (Measurement: to come.)"""
+    teacher_fallback_patches: int = 10
+    """After an audit finds student and teacher disagreeing, the teacher judges this many
+    patches of the stream in a row, then audits resume with the next patch."""
+    student_maybe_speech_logit: float = -4.0
+    """A patch whose student calibrated speech logit reaches this *could be* speech and the
+    teacher judges it. (Measurement: to come.)"""
+    cascade_calm_tolerance: float = 2.5
+    """An audit disagrees when the calm head's patch logits on the teacher's and on the
+    student's MSD tags differ by more than this, or when the teacher's calibrated speech logit
+    reaches ``speech_hold_logit``. (Measurement: to come.)"""
+    change_doubt: float = 0.15
+    """A patch that decides a change of music (``change_confirm_delta``,
+    ``patch_change_delta``) goes to the teacher when the student's judgement of it lies
+    closer than this (probability) to that decision's tolerance. (Measurement: to come.)"""
     danceability_interval_s: float = 10.0
     """DFA danceability is the costliest feature; it is refreshed this often."""
     settled_after_s: float = 9.0
@@ -118,6 +140,12 @@ class AnalyzerConfig:
             )
         if not self.speech_exit <= self.speech_enter:
             raise ValueError("speech_exit must be <= speech_enter")
+        if self.teacher_audit_patches < 1:
+            raise ValueError("teacher_audit_patches must be >= 1")
+        if min(self.teacher_fallback_patches, self.teacher_probation_patches) < 0:
+            raise ValueError("teacher_fallback_patches and teacher_probation_patches must be >= 0")
+        if self.cascade_calm_tolerance <= 0 or self.change_doubt < 0:
+            raise ValueError("cascade_calm_tolerance must be > 0 and change_doubt >= 0")
         if self.settled_patch_stride < 1:
             raise ValueError("settled_patch_stride must be >= 1")
         if self.speech_confirm_patches < 1 or self.confident_after_patches < 1:
