@@ -23,7 +23,9 @@ Inputs: the devset clips (``models/devset/``), the shipped teacher's per-patch f
   with the student's MTT tags), on the development sources (the student was fitted to the
   teachers' outputs there) and on the set-aside sources (never seen by the student).
 * **Teacher share**: the real :class:`Cascade` run over each label group's patches in
-  manifest order as one stream (speech heads as shipped).
+  manifest order as one stream (speech heads as shipped), for several audit intervals. Not
+  simulated here: the patches that decide a change of music (``change_doubt``), which need a
+  live session's segments; the model card gives those from sessions on the examples.
 
 Writes ``models/cascade_report.json``; prints a summary.
 """
@@ -124,13 +126,7 @@ def simulate(
     cfg: AnalyzerConfig, student_cal: np.ndarray, calm_delta: np.ndarray, teacher_cal: np.ndarray
 ) -> dict[str, Any]:
     """The shipped policy over one stream of these patches, in order."""
-    cascade = Cascade(
-        audit_every=cfg.teacher_audit_patches,
-        fallback_patches=cfg.teacher_fallback_patches,
-        maybe_speech_logit=cfg.student_maybe_speech_logit,
-        calm_tolerance=cfg.cascade_calm_tolerance,
-        speech_logit=cfg.speech_hold_logit,
-    )
+    cascade = Cascade.from_config(cfg)
     for s, d, t in zip(student_cal, calm_delta, teacher_cal, strict=True):
         if cascade.route(float(s)).name == "AUDIT":
             cascade.audited(calm_delta=float(d), teacher_speech_logit=float(t))
