@@ -7,9 +7,10 @@ re-judges a patch, and its judgement is the one used, when
 
 * the student's calibrated speech logit says the patch *could be* speech (``maybe_speech``):
   the student never decides speech on its own;
-* the patch decides a change of music (``segments.py``) and the student's judgement of it
-  lies near the tolerance of that decision (``change_doubt``), where the student's looser
-  copy could tip it the other way (``CHANGE``);
+* the student's judgement is a *close call*, where its looser copy of the teacher could tip
+  a decision the other way: the patch decides a change of music (``segments.py``) and lies
+  near that decision's tolerance (``CHANGE``), or it leaves the window's calm probability
+  near one of the state thresholds (``CLOSE_CALL``);
 * the patch is an *audit*: each of the stream's first ``probation_patches`` (a new stream
   may be anything, and its opening sets its first state), then every ``audit_every``-th
   patch the student would judge alone, the first after a fallback included;
@@ -29,7 +30,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 from streamchill.analyzer.config import AnalyzerConfig
-from streamchill.analyzer.segments import PatchResult, SegmentTracker
+from streamchill.analyzer.mel import PATCH_FRAMES
+from streamchill.analyzer.segments import Judge, PatchResult, SegmentTracker
 
 
 class Route(enum.Enum):
@@ -39,6 +41,7 @@ class Route(enum.Enum):
     AUDIT = "audit"
     MAYBE_SPEECH = "maybe_speech"
     CHANGE = "change"
+    CLOSE_CALL = "close_call"
     FALLBACK = "fallback"
 
     @property
@@ -59,6 +62,8 @@ class CascadeCounts:
     maybe_speech: int = 0
     change: int = 0
     """Patches deciding a change of music on which the student's judgement was in doubt."""
+    close_call: int = 0
+    """Patches that left the window's calm probability near a state threshold."""
     fallback_patches: int = 0
     disagreements: int = 0
     """Audits whose two judgements differed beyond the tolerance."""
@@ -116,9 +121,9 @@ class Cascade:
             probation_patches=config.teacher_probation_patches,
         )
 
-    def route(self, student_speech_logit: float, *, doubtful_change: bool = False) -> Route:
+    def route(self, student_speech_logit: float, *, doubt: Route | None = None) -> Route:
         """Who judges the next patch, given the student's calibrated speech logit for it and
-        whether it decides a change of music on a judgement near that decision's tolerance."""
+        whether its judgement is a close call (``Route.CHANGE`` or ``Route.CLOSE_CALL``)."""
         c = self.counts
         probation, self._probation_left = self._probation_left > 0, max(0, self._probation_left - 1)
         if self._fallback_left > 0:
@@ -133,10 +138,13 @@ class Cascade:
             c.teacher += 1
             c.maybe_speech += 1
             return Route.MAYBE_SPEECH
-        if doubtful_change:
+        if doubt is Route.CHANGE or doubt is Route.CLOSE_CALL:
             c.teacher += 1
-            c.change += 1
-            return Route.CHANGE
+            if doubt is Route.CHANGE:
+                c.change += 1
+            else:
+                c.close_call += 1
+            return doubt
         if probation or self._alone_since_audit >= self.audit_every - 1:
             self._alone_since_audit = 0
             c.teacher += 1
@@ -163,17 +171,37 @@ class Cascade:
         return True
 
 
-def change_in_doubt(
-    segments: SegmentTracker, probe: PatchResult, margin: float
-) -> Callable[[float, float], bool]:
-    """``doubt(calm_logit, speech_logit)`` for the patch ``probe`` (its place, level and
-    steadiness; its logits come from the student): does a change of music hang on it, with
-    the student's judgement within ``margin`` (probability) of that decision's tolerance, so
-    near that the student's looser copy of the teacher could tip it?"""
+Doubt = Callable[[float, float], "Route | None"]
+"""(student calm logit, speech logit of a patch) -> the close call it makes, if any."""
 
-    def doubt(calm_logit: float, speech_logit: float) -> bool:
+
+def in_doubt(
+    segments: SegmentTracker,
+    probe: PatchResult,
+    judge: Judge,
+    *,
+    change_margin: float,
+    calm_margin: float,
+    calm_thresholds: tuple[float, ...],
+) -> Doubt:
+    """The close calls of the patch ``probe`` (its place, level and steadiness; the logits
+    come from the student): ``CHANGE`` when a change of music hangs on it and its judgement
+    lies within ``change_margin`` (probability) of that decision's tolerance; ``CLOSE_CALL``
+    when it votes and leaves its segment's window calm probability (``judge``) within
+    ``calm_margin`` of one of ``calm_thresholds``."""
+
+    def doubt(calm_logit: float, speech_logit: float) -> Route | None:
         judged = replace(probe, calm_logit=calm_logit, speech_logit=speech_logit)
         found = segments.decision(judged)
-        return found is not None and abs(found[0] - found[1]) < margin
+        if found is not None and abs(found[0] - found[1]) < change_margin:
+            return Route.CHANGE
+        if not segments.voting(judged):
+            return None
+        end = probe.start_frame + PATCH_FRAMES
+        window = [p for p in segments.current(end) if segments.voting(p)]
+        calm, _ = judge([*window, judged])
+        if min(abs(calm - t) for t in calm_thresholds) < calm_margin:
+            return Route.CLOSE_CALL
+        return None
 
     return doubt

@@ -35,7 +35,7 @@ class AnalyzerConfig:
     examples looped, a change of music every 20 s) the teacher judged 4 of 18 patches in the
     timed 60 s (1 audit, 3 changes): 8.8 ms CPU per audio second against 24.4 with the
     teacher on every patch (medians of 3, pinned core, shared machine at load ~4.5)."""
-    teacher_probation_patches: int = 4
+    teacher_probation_patches: int = 1
     """The teacher also judges (and audits the student on) a stream's first this-many
     patches (~12 s): a new stream may be anything, and its opening sets its first state
     (``streamchill analyze`` of a 12 s file is then the teacher's verdict; on the 12 s
@@ -69,6 +69,9 @@ class AnalyzerConfig:
     followed 3 s later than the teacher follows it (6 s, over the 5 s promise) and the
     streaming benchmark's state sequence changed; with it both are the teacher's, event
     for event, at one teacher patch per change of music there (3 in the timed 60 s)."""
+    calm_doubt: float = 0.05
+    """A patch that leaves its segment's window calm probability closer than this to one of
+    the state thresholds (``calm_thresholds``) goes to the teacher. (Measurement: to come.)"""
     danceability_interval_s: float = 10.0
     """DFA danceability is the costliest feature; it is refreshed this often."""
     settled_after_s: float = 9.0
@@ -152,6 +155,11 @@ class AnalyzerConfig:
     """Noise: bands with no temporal structure (median lag-64 ms autocorrelation below
     ``noise_autocorr``) whose 0.5 s block means barely move (below ``noise_block_spread``).
     Music: autocorrelation 0.4+ (calm) or block spread 0.07+ (harsh aggressive)."""
+
+    @property
+    def calm_thresholds(self) -> tuple[float, ...]:
+        """Where a window calm probability moves the state (enter and exit, both moods)."""
+        return (self.aggressive_enter, self.aggressive_exit, self.calm_exit, self.calm_enter)
 
     def __post_init__(self) -> None:
         if self.hop_s <= 0 or self.window_s < 3.0 or self.patch_interval_s <= 0:

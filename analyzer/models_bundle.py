@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from streamchill.analyzer.cascade import Cascade, Route
+from streamchill.analyzer.cascade import Cascade, Doubt, Route
 from streamchill.analyzer.heads import LogisticHead
 from streamchill.analyzer.model import (
     MODEL_VERSION,
@@ -20,9 +19,6 @@ from streamchill.analyzer.model import (
 )
 from streamchill.analyzer.model_files import model_path
 from streamchill.analyzer.segments import PatchResult
-
-Doubt = Callable[[float, float], bool]
-"""(student calm logit, speech logit) of a patch -> does a change of music hang on it?"""
 
 
 @dataclass(frozen=True)
@@ -52,8 +48,8 @@ class ModelBundle:
         self, frames: np.ndarray, probe: PatchResult, cascade: Cascade, doubt: Doubt
     ) -> PatchResult:
         """Judge one [187, 96] patch: the student always, the teacher when ``cascade`` asks
-        (``doubt(calm_logit, speech_logit)`` says whether the student's judgement is in
-        doubt on a patch that decides a change of music). ``probe`` holds the patch's
+        (``doubt(calm_logit, speech_logit)`` says whether the student's judgement is a close
+        call, ``cascade.in_doubt``). ``probe`` holds the patch's
         place, level and steadiness; the result adds the judgement: the MSD tags of the
         backbone that judged, the calm logit and the speech logit on the scale of
         ``speech`` (whose Platt calibration applies to every patch)."""
@@ -65,7 +61,7 @@ class ModelBundle:
         # share their calibration, as the shipped ones do).
         speech = (s_speech - t_head.platt_b) / t_head.platt_a
         calm = float(self.calm.patch_logits(tags, emb, mtt_tags=mtt)[0])
-        route = cascade.route(s_speech, doubtful_change=doubt(calm, speech))
+        route = cascade.route(s_speech, doubt=doubt(calm, speech))
         if not route.teacher:
             return replace(probe, calm_logit=calm, speech_logit=speech, tags=tags[0])
         t_tags, t_emb = self.tagger.predict(x)

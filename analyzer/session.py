@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from streamchill.analyzer.audio import TARGET_RATE_HZ, SampleFormat
-from streamchill.analyzer.cascade import Cascade, CascadeCounts, change_in_doubt
+from streamchill.analyzer.cascade import Cascade, CascadeCounts, in_doubt
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.danceability import DanceabilityMeter
 from streamchill.analyzer.edge import AudioEdge, HeldSamples, Piece
@@ -98,10 +98,11 @@ class Session:
         # One hop more than the window: danceability reads the window ending at a patch's
         # end, which may lie up to a hop before the newest sample.
         self._dance_meter = DanceabilityMeter(c.window_s + c.hop_s)
+        # Not a bound method: a session must not be in a reference cycle, or its ~2 MB
+        # of rings would wait for the garbage collector instead of going when it ends.
+        self._judge_group = functools.partial(judge_group, self._models)
         self._segments = SegmentTracker(
-            # Not a bound method: a session must not be in a reference cycle, or its ~2 MB
-            # of rings would wait for the garbage collector instead of going when it ends.
-            judge=functools.partial(judge_group, self._models),
+            judge=self._judge_group,
             window_frames=window_frames,
             max_patches=int(c.window_s / c.patch_interval_s) + 4,
             silence_db=c.silence_db,
@@ -330,7 +331,9 @@ class Session:
             level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
             steady=steady_kind(frames, self.config) is not None,
         )
-        doubt = change_in_doubt(self._segments, probe, self.config.change_doubt)
+        c = self.config
+        doubt = in_doubt(self._segments, probe, self._judge_group, change_margin=c.change_doubt,
+                         calm_margin=c.calm_doubt, calm_thresholds=c.calm_thresholds)  # fmt: skip
         result = self._models.judge(frames, probe, self._cascade, doubt)
         began = self._segments.add(result)
         if result.level_db > self.config.silence_db and not result.steady:

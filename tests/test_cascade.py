@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from streamchill.analyzer.cascade import Cascade, Route, change_in_doubt
+from streamchill.analyzer.cascade import Cascade, Route, in_doubt
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.events import MoodEvent
 from streamchill.analyzer.heads import LogisticHead
@@ -76,11 +76,12 @@ def test_the_teacher_hearing_possible_speech_is_a_disagreement() -> None:
     assert c.route(MUSIC) is Route.FALLBACK
 
 
-def test_a_doubtful_change_goes_to_the_teacher() -> None:
+def test_close_calls_go_to_the_teacher() -> None:
     c = policy(probation_patches=0)
-    assert c.route(MUSIC, doubtful_change=True) is Route.CHANGE
+    assert c.route(MUSIC, doubt=Route.CHANGE) is Route.CHANGE
+    assert c.route(MUSIC, doubt=Route.CLOSE_CALL) is Route.CLOSE_CALL
     assert c.route(MUSIC) is Route.STUDENT
-    assert c.counts.change == 1
+    assert (c.counts.change, c.counts.close_call, c.counts.teacher) == (1, 1, 2)
 
 
 def test_the_policy_is_a_function_of_the_patch_sequence() -> None:
@@ -112,25 +113,44 @@ def patch(start: int, calm: float) -> PatchResult:
     return PatchResult(start, calm, -20.0, np.zeros(50, np.float32), level_db=-20.0)
 
 
-def test_change_in_doubt_near_the_tolerance_of_a_proposed_change() -> None:
-    # Calm probability = sigmoid(mean calm logit), speech left out: a 0.25 tolerance.
-    def judge(ps: object) -> tuple[float, float]:
-        z = float(np.mean([p.calm_logit for p in ps]))  # type: ignore[attr-defined]
-        return 1 / (1 + np.exp(-z)), 0.0
+def calm_only(ps: object) -> tuple[float, float]:
+    """Calm probability = sigmoid(mean calm logit); speech left out."""
+    z = float(np.mean([p.calm_logit for p in ps]))  # type: ignore[attr-defined]
+    return 1 / (1 + np.exp(-z)), 0.0
 
-    t = SegmentTracker(judge=judge, window_frames=1875, max_patches=14, silence_db=-55.0,
-                       confirm_delta=0.25, patch_change_delta=0.7)  # fmt: skip
+
+def tracker() -> SegmentTracker:
+    return SegmentTracker(judge=calm_only, window_frames=1875, max_patches=14,
+                          silence_db=-55.0, confirm_delta=0.25, patch_change_delta=0.7)  # fmt: skip
+
+
+def doubt_of(t: SegmentTracker, probe: PatchResult) -> object:
+    return in_doubt(t, probe, calm_only, change_margin=0.1, calm_margin=0.05,
+                    calm_thresholds=(0.4, 0.5, 0.6))  # fmt: skip
+
+
+def test_a_change_in_doubt_near_the_tolerance_of_a_proposed_change() -> None:
+    t = tracker()
     for k in range(3):
         t.add(patch(k * PATCH_FRAMES, 3.0))  # calm evidence: p = 0.95
-    probe = replace(patch(3 * PATCH_FRAMES, 0.0), level_db=-20.0)
-    doubt = change_in_doubt(t, probe, margin=0.1)
-    assert not doubt(3.0, -20.0)  # same music, no change proposed: far from the 0.7 bar
+    doubt = doubt_of(t, patch(3 * PATCH_FRAMES, 0.0))
+    assert doubt(3.0, -20.0) is None  # same music, no change proposed: far from the 0.7 bar
     t.propose_change(3 * PATCH_FRAMES)
-    assert doubt(1.3, -20.0)  # p 0.79: 0.16 from the old 0.95, near the 0.25 bar
-    assert not doubt(-2.0, -20.0)  # p 0.12: clearly a change
-    assert not doubt(3.0, -20.0)  # clearly not
-    quiet = replace(probe, level_db=-80.0)
-    assert not change_in_doubt(t, quiet, margin=0.1)(1.3, -20.0)  # silence decides nothing
+    assert doubt(1.3, -20.0) is Route.CHANGE  # p 0.79: 0.16 from the old 0.95, near 0.25
+    assert doubt(-3.0, -20.0) is None  # p 0.05: clearly a change
+    assert doubt(3.0, -20.0) is None  # clearly not
+    quiet = replace(patch(3 * PATCH_FRAMES, 0.0), level_db=-80.0)
+    assert doubt_of(t, quiet)(1.3, -20.0) is None  # silence decides nothing
+
+
+def test_a_close_call_near_a_state_threshold() -> None:
+    t = tracker()
+    t.add(patch(0, 0.3))
+    doubt = doubt_of(t, patch(PATCH_FRAMES, 0.0))
+    assert doubt(0.0, -20.0) is Route.CLOSE_CALL  # window mean logit 0.15: p 0.537
+    assert doubt(0.3, -20.0) is Route.CLOSE_CALL  # 0.3: p 0.574, near calm_enter 0.6
+    assert doubt(1.1, -20.0) is None  # 0.7: p 0.668, clear of every threshold
+    assert doubt(-2.0, -20.0) is None  # -0.85: p 0.30
 
 
 # ---------------------------------------------------------------- real sessions
