@@ -29,18 +29,17 @@ class AnalyzerConfig:
     also judges, and its judgement counts for, every this-many-th patch the student would
     judge alone (an *audit*). 1: the teacher judges every patch. Run over the devset's
     patches as one stream per label (``models/tools/student_cascade.py``,
-    ``models/cascade_report.json``), 12 has the teacher judge 9.3 % of the development
-    sources' music patches and 14.4 % of the set-aside sources' (audits plus maybe-speech
-    patches; 8: 14.1 / 20.2 %, 16: 7.9 / 14.6 %). On the streaming benchmark's input (the
-    examples looped, a change of music every 20 s) the teacher judged 4 of 18 patches in the
-    timed 60 s (1 audit, 3 changes): 8.8 ms CPU per audio second against 24.4 with the
-    teacher on every patch (medians of 3, pinned core, shared machine at load ~4.5)."""
+    ``models/cascade_report.json``; audits and maybe-speech only), 12 has the teacher judge
+    9.2 % of the development sources' music patches and 14.0 % of the set-aside sources'
+    (8: 13.7 / 17.8 %, 16: 7.1 / 12.0 %). On the streaming benchmark's input (the examples
+    looped, a change of music every 20 s, timed 60 s after 30 s) it judged 7 of 18 patches
+    (1 audit, 3 changes, 3 close calls): 14.9 ms CPU per audio second against 29.7 with the
+    teacher on every patch (medians of 3 alternating runs, one pinned core, machine shared
+    at load ~5; a teacher patch costs ~57 ms, a student patch 0.28)."""
     teacher_probation_patches: int = 1
     """The teacher also judges (and audits the student on) a stream's first this-many
-    patches (~12 s): a new stream may be anything, and its opening sets its first state
-    (``streamchill analyze`` of a 12 s file is then the teacher's verdict; on the 12 s
-    battle fixture of ``tests/test_judgement_regression.py`` the student's own judgement
-    read 0.54 calm where the teacher's reads 0.49). Once per stream: ~0.2 s of CPU."""
+    patches: a new stream may be anything. One (~57 ms once per stream): the first
+    estimate is the teacher's and the first audit comes at once, not 36 s in."""
     teacher_fallback_patches: int = 10
     """After an audit finds student and teacher disagreeing, the teacher judges this many
     patches of the stream in a row (~30 s), then the next patch the student would judge
@@ -63,15 +62,20 @@ class AnalyzerConfig:
     change_doubt: float = 0.15
     """A patch that decides a change of music (against ``change_confirm_delta`` or
     ``patch_change_delta``, ``SegmentTracker.decision``) goes to the teacher when the
-    student's judgement of it lies closer than this (probability) to that tolerance. The
+    student's judgement of it lies closer than this (probability) to that tolerance: the
     student's calm logit is ~0.3-0.5 off the teacher's on a typical patch, enough to tip a
-    close decision: without this, a cut from calm to aggressive music in the examples was
-    followed 3 s later than the teacher follows it (6 s, over the 5 s promise) and the
-    streaming benchmark's state sequence changed; with it both are the teacher's, event
-    for event, at one teacher patch per change of music there (3 in the timed 60 s)."""
-    calm_doubt: float = 0.05
+    close decision. Without it a cut from the calm to the aggressive example was followed
+    in 6.0 s instead of the teacher's 2.0 (``tests/test_session_schedule.py`` promises 5),
+    and the transitions benchmark's p90 lag went from 4.92 to 5.49 s."""
+    calm_doubt: float = 0.08
     """A patch that leaves its segment's window calm probability closer than this to one of
-    the state thresholds (``calm_thresholds``) goes to the teacher. (Measurement: to come.)"""
+    the state thresholds (``calm_thresholds``) goes to the teacher (a *close call*). On the
+    transitions benchmark (16 sequences, 54 min) the shipped settings gave the teacher's
+    figures (lag p50 / p90 3.43 / 4.92 s, 5 misses, 1 flip in steady music, 3 in any steady
+    audio) with no music called speech (the teacher alone: 3 of 1,615 events), the teacher
+    judging 432 of 906 patches (308 maybe speech, 43 audits, 38 changes, 43 close calls)
+    where it judged all before; 0.05 gave 2 and 4 flips. Without it the 12 s flare battle
+    fixture of ``tests/test_judgement_regression.py`` read 0.54 calm (the teacher: 0.49)."""
     danceability_interval_s: float = 10.0
     """DFA danceability is the costliest feature; it is refreshed this often."""
     settled_after_s: float = 9.0
