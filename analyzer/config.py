@@ -65,8 +65,9 @@ class AnalyzerConfig:
     student's judgement of it lies closer than this (probability) to that tolerance: the
     student's calm logit is ~0.3-0.5 off the teacher's on a typical patch, enough to tip a
     close decision. Without it a cut from the calm to the aggressive example was followed
-    in 6.0 s instead of the teacher's 2.0 (``tests/test_session_schedule.py`` promises 5),
-    and the transitions benchmark's p90 lag went from 4.92 to 5.49 s."""
+    in 6.0 s instead of the teacher's 2.0 (``tests/test_session_schedule.py`` promises 5);
+    without this and ``calm_doubt`` the transitions benchmark's p90 lag went from 4.92 s
+    (the teacher's) to 5.49 s."""
     calm_doubt: float = 0.08
     """A patch that leaves its segment's window calm probability closer than this to one of
     the state thresholds (``calm_thresholds``) goes to the teacher (a *close call*). On the
