@@ -86,6 +86,9 @@ class Cascade:
         calm_tolerance: float,
         speech_logit: float,
         probation_patches: int = 0,
+        change_margin: float = 0.0,
+        calm_margin: float = 0.0,
+        calm_thresholds: tuple[float, ...] = (),
     ) -> None:
         """``maybe_speech_logit``: a student calibrated speech logit at or above it sends the
         patch to the teacher. ``speech_logit``: a teacher calibrated speech logit at or above
@@ -99,6 +102,9 @@ class Cascade:
         self.maybe_speech_logit = maybe_speech_logit
         self.calm_tolerance = calm_tolerance
         self.speech_logit = speech_logit
+        self.change_margin = change_margin
+        self.calm_margin = calm_margin
+        self.calm_thresholds = calm_thresholds
         self.counts = CascadeCounts()
         self._probation_left = probation_patches
         self._fallback_left = 0
@@ -119,6 +125,20 @@ class Cascade:
             calm_tolerance=config.cascade_calm_tolerance,
             speech_logit=config.speech_hold_logit,
             probation_patches=config.teacher_probation_patches,
+            change_margin=config.change_doubt,
+            calm_margin=config.calm_doubt,
+            calm_thresholds=config.calm_thresholds,
+        )
+
+    def doubt(self, segments: SegmentTracker, probe: PatchResult, judge: Judge) -> Doubt:
+        """:func:`in_doubt` with this policy's margins, for the patch ``probe``."""
+        return in_doubt(
+            segments,
+            probe,
+            judge,
+            change_margin=self.change_margin,
+            calm_margin=self.calm_margin,
+            calm_thresholds=self.calm_thresholds,
         )
 
     def route(self, student_speech_logit: float, *, doubt: Route | None = None) -> Route:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from streamchill.analyzer.audio import TARGET_RATE_HZ, SampleFormat
-from streamchill.analyzer.cascade import Cascade, CascadeCounts, in_doubt
+from streamchill.analyzer.cascade import Cascade, CascadeCounts
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.danceability import DanceabilityMeter
 from streamchill.analyzer.edge import AudioEdge, HeldSamples, Piece
@@ -331,9 +331,7 @@ class Session:
             level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
             steady=steady_kind(frames, self.config) is not None,
         )
-        c = self.config
-        doubt = in_doubt(self._segments, probe, self._judge_group, change_margin=c.change_doubt,
-                         calm_margin=c.calm_doubt, calm_thresholds=c.calm_thresholds)  # fmt: skip
+        doubt = self._cascade.doubt(self._segments, probe, self._judge_group)
         result = self._models.judge(frames, probe, self._cascade, doubt)
         began = self._segments.add(result)
         if result.level_db > self.config.silence_db and not result.steady:
