@@ -33,9 +33,10 @@ class AnalyzerConfig:
     9.2 % of the development sources' music patches and 14.0 % of the set-aside sources'
     (8: 13.7 / 17.8 %, 16: 7.1 / 12.0 %). On the streaming benchmark's input (the examples
     looped, a change of music every 20 s, timed 60 s after 30 s) it judged 7 of 18 patches
-    (1 audit, 3 changes, 3 close calls): 14.9 ms CPU per audio second against 29.7 with the
-    teacher on every patch (medians of 3 alternating runs, one pinned core, machine shared
-    at load ~5; a teacher patch costs ~57 ms, a student patch 0.28)."""
+    (1 audit, 3 changes, 3 close calls): 12.4 ms CPU per audio second against 19.9 with the
+    teacher on every patch, 6.9 without the close-call rules (2 of 18: ``change_doubt`` and
+    ``calm_doubt`` 0); medians of 3 alternating runs, one pinned core, machine shared at
+    load ~5-6; a teacher patch costs ~57 ms, a student patch 0.28."""
     teacher_probation_patches: int = 1
     """The teacher also judges (and audits the student on) a stream's first this-many
     patches: a new stream may be anything. One (~57 ms once per stream): the first
