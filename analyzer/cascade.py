@@ -57,7 +57,7 @@ class CascadeCounts:
     student: int = 0
     """Patches judged by the student alone."""
     teacher: int = 0
-    """Patches the teacher judged (audits, maybe-speech and fallback patches)."""
+    """Patches the teacher judged (audits, maybe speech, close calls, fallback patches)."""
     audits: int = 0
     maybe_speech: int = 0
     change: int = 0

@@ -48,11 +48,11 @@ class ModelBundle:
         self, frames: np.ndarray, probe: PatchResult, cascade: Cascade, doubt: Doubt
     ) -> PatchResult:
         """Judge one [187, 96] patch: the student always, the teacher when ``cascade`` asks
-        (``doubt(calm_logit, speech_logit)`` says whether the student's judgement is a close
-        call, ``cascade.in_doubt``). ``probe`` holds the patch's
-        place, level and steadiness; the result adds the judgement: the MSD tags of the
-        backbone that judged, the calm logit and the speech logit on the scale of
-        ``speech`` (whose Platt calibration applies to every patch)."""
+        (``doubt(calm_logit, speech_logit)`` names the close call the student's judgement
+        makes, if any: ``cascade.in_doubt``). ``probe`` holds the patch's place, level and
+        steadiness; the result adds the judgement: the MSD tags of the backbone that judged,
+        the calm logit and the speech logit on the scale of ``speech`` (whose Platt
+        calibration applies to every patch)."""
         x = frames[np.newaxis]
         tags, emb, mtt = self.student.predict(x)
         s_head, t_head = self.speech_student, self.speech
