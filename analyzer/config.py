@@ -24,6 +24,60 @@ class AnalyzerConfig:
     held-out speech heads (0.297 instead of 0.351 with the shipped ones, every figure
     unchanged there), with the same misses, flips and music called speech; the shipped
     examples give the same state sequences event for event."""
+    teacher_audit_patches: int = 12
+    """Cascade (``analyzer/cascade.py``): the student judges every patch; the musicnn teacher
+    also judges, and its judgement counts for, every this-many-th patch the student would
+    judge alone (an *audit*). 1: the teacher judges every patch. Run over the devset's
+    patches as one stream per label (``models/tools/student_cascade.py``,
+    ``models/cascade_report.json``; audits and maybe-speech only), 12 has the teacher judge
+    9.2 % of the development sources' music patches and 14.0 % of the set-aside sources'
+    (8: 13.7 / 17.8 %, 16: 7.1 / 12.0 %). On the streaming benchmark's input (the examples
+    looped, a change of music every 20 s, timed 60 s after 30 s) it judged 7 of 18 patches
+    (1 audit, 3 changes, 3 close calls): 12.4 ms CPU per audio second against 19.9 with the
+    teacher on every patch, 6.9 without the close-call rules (2 of 18: ``change_doubt`` and
+    ``calm_doubt`` 0); medians of 3 alternating runs, one pinned core, machine shared at
+    load ~5-6; a teacher patch costs ~57 ms, a student patch 0.28."""
+    teacher_probation_patches: int = 1
+    """The teacher also judges (and audits the student on) a stream's first this-many
+    patches: a new stream may be anything. One (~57 ms once per stream): the first
+    estimate is the teacher's and the first audit comes at once, not 36 s in."""
+    teacher_fallback_patches: int = 10
+    """After an audit finds student and teacher disagreeing, the teacher judges this many
+    patches of the stream in a row (~30 s), then the next patch the student would judge
+    alone is audited again: a stream the student does not follow stays with the teacher."""
+    student_maybe_speech_logit: float = -4.0
+    """A patch whose student calibrated speech logit (``speech_head_student.json``, on the
+    teacher head's scale) reaches this *could be* speech, and the teacher judges it: the
+    student never decides speech. Out of source (each voice and each music source left out
+    of the head's fit): 99.82 % of the devset's speech and voice-over patches reach -4 and
+    every patch the teacher calls possible speech (``speech_hold_logit``); 1.66 % of music
+    patches do (0: 99.54 % / 0.74 %). The highest candidate keeping 99.8 % was chosen: an
+    unseen voice is the risk, a music patch sent to the teacher costs only time."""
+    cascade_calm_tolerance: float = 2.5
+    """An audit disagrees when the calm head's patch logits on the teacher's and on the
+    student's MSD tags differ by more than this, or when the teacher's calibrated speech logit
+    reaches ``speech_hold_logit`` (the student had not even said maybe). Of the patches an
+    audit can land on, 0.18 % of the development sources' and 1.28 % of the set-aside
+    sources' (never seen by the student) disagree at 2.5; 2.0 gave 0.55 / 4.3 %. Median
+    |difference| 0.33 and 0.54 logits."""
+    change_doubt: float = 0.15
+    """A patch that decides a change of music (against ``change_confirm_delta`` or
+    ``patch_change_delta``, ``SegmentTracker.decision``) goes to the teacher when the
+    student's judgement of it lies closer than this (probability) to that tolerance: the
+    student's calm logit is ~0.3-0.5 off the teacher's on a typical patch, enough to tip a
+    close decision. Without it a cut from the calm to the aggressive example was followed
+    in 6.0 s instead of the teacher's 2.0 (``tests/test_session_schedule.py`` promises 5);
+    without this and ``calm_doubt`` the transitions benchmark's p90 lag went from 4.92 s
+    (the teacher's) to 5.49 s."""
+    calm_doubt: float = 0.08
+    """A patch that leaves its segment's window calm probability closer than this to one of
+    the state thresholds (``calm_thresholds``) goes to the teacher (a *close call*). On the
+    transitions benchmark (16 sequences, 54 min) the shipped settings gave the teacher's
+    figures (lag p50 / p90 3.43 / 4.92 s, 5 misses, 1 flip in steady music, 3 in any steady
+    audio) with no music called speech (the teacher alone: 3 of 1,615 events), the teacher
+    judging 432 of 906 patches (308 maybe speech, 43 audits, 38 changes, 43 close calls)
+    where it judged all before; 0.05 gave 2 and 4 flips. Without it the 12 s flare battle
+    fixture of ``tests/test_judgement_regression.py`` read 0.54 calm (the teacher: 0.49)."""
     danceability_interval_s: float = 10.0
     """DFA danceability is the costliest feature; it is refreshed this often."""
     settled_after_s: float = 9.0
@@ -108,6 +162,11 @@ class AnalyzerConfig:
     ``noise_autocorr``) whose 0.5 s block means barely move (below ``noise_block_spread``).
     Music: autocorrelation 0.4+ (calm) or block spread 0.07+ (harsh aggressive)."""
 
+    @property
+    def calm_thresholds(self) -> tuple[float, ...]:
+        """Where a window calm probability moves the state (enter and exit, both moods)."""
+        return (self.aggressive_enter, self.aggressive_exit, self.calm_exit, self.calm_enter)
+
     def __post_init__(self) -> None:
         if self.hop_s <= 0 or self.window_s < 3.0 or self.patch_interval_s <= 0:
             raise ValueError("hop_s and patch_interval_s must be > 0 and window_s >= 3")
@@ -118,6 +177,12 @@ class AnalyzerConfig:
             )
         if not self.speech_exit <= self.speech_enter:
             raise ValueError("speech_exit must be <= speech_enter")
+        if self.teacher_audit_patches < 1:
+            raise ValueError("teacher_audit_patches must be >= 1")
+        if min(self.teacher_fallback_patches, self.teacher_probation_patches) < 0:
+            raise ValueError("teacher_fallback_patches and teacher_probation_patches must be >= 0")
+        if self.cascade_calm_tolerance <= 0 or self.change_doubt < 0:
+            raise ValueError("cascade_calm_tolerance must be > 0 and change_doubt >= 0")
         if self.settled_patch_stride < 1:
             raise ValueError("settled_patch_stride must be >= 1")
         if self.speech_confirm_patches < 1 or self.confident_after_patches < 1:

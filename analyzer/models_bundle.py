@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
+
+from streamchill.analyzer.cascade import Cascade, Doubt, Route
 from streamchill.analyzer.heads import LogisticHead
 from streamchill.analyzer.model import (
     MODEL_VERSION,
+    STUDENT_VERSION,
     MusicnnTagger,
     StudentTagger,
     shared_student,
     shared_tagger,
 )
 from streamchill.analyzer.model_files import model_path
+from streamchill.analyzer.segments import PatchResult
 
 
 @dataclass(frozen=True)
@@ -21,19 +26,53 @@ class ModelBundle:
     """What a session needs to judge a patch: both backbones and the calm and speech heads.
 
     ``tagger`` is the musicnn teacher, ``student`` the distilled network that sees every
-    patch; ``speech`` reads the teacher's outputs, ``speech_student`` the student's (on the
-    same calibrated scale); ``calm`` reads whichever MSD tags judged the patch plus the
-    student's MTT tags.
+    patch. ``speech`` reads the teacher's outputs, ``speech_student`` the student's; a
+    student-judged patch's logit is carried on ``speech``'s scale. ``calm`` reads the MSD tags
+    of whichever backbone judged the patch, plus the student's MTT tags.
     """
 
     tagger: MusicnnTagger
     student: StudentTagger
     calm: LogisticHead
     speech: LogisticHead
+    speech_student: LogisticHead
 
     @property
     def version(self) -> str:
-        return f"{MODEL_VERSION}+calm-{self.calm.version}+speech-{self.speech.version}"
+        return (
+            f"{MODEL_VERSION}+{STUDENT_VERSION}+calm-{self.calm.version}"
+            f"+speech-{self.speech.version}+speech_student-{self.speech_student.version}"
+        )
+
+    def judge(
+        self, frames: np.ndarray, probe: PatchResult, cascade: Cascade, doubt: Doubt
+    ) -> PatchResult:
+        """Judge one [187, 96] patch: the student always, the teacher when ``cascade`` asks
+        (``doubt(calm_logit, speech_logit)`` names the close call the student's judgement
+        makes, if any: ``cascade.in_doubt``). ``probe`` holds the patch's place, level and
+        steadiness; the result adds the judgement: the MSD tags of the backbone that judged,
+        the calm logit and the speech logit on the scale of ``speech`` (whose Platt
+        calibration applies to every patch)."""
+        x = frames[np.newaxis]
+        tags, emb, mtt = self.student.predict(x)
+        s_head, t_head = self.speech_student, self.speech
+        s_speech = s_head.platt_a * float(s_head.patch_logits(tags, emb)[0]) + s_head.platt_b
+        # The calibrated logit on the teacher head's scale (the same logit when the two heads
+        # share their calibration, as the shipped ones do).
+        speech = (s_speech - t_head.platt_b) / t_head.platt_a
+        calm = float(self.calm.patch_logits(tags, emb, mtt_tags=mtt)[0])
+        route = cascade.route(s_speech, doubt=doubt(calm, speech))
+        if not route.teacher:
+            return replace(probe, calm_logit=calm, speech_logit=speech, tags=tags[0])
+        t_tags, t_emb = self.tagger.predict(x)
+        t_calm = float(self.calm.patch_logits(t_tags, t_emb, mtt_tags=mtt)[0])
+        t_speech = float(t_head.patch_logits(t_tags, t_emb)[0])
+        if route is Route.AUDIT:
+            cascade.audited(
+                calm_delta=t_calm - calm,
+                teacher_speech_logit=t_head.platt_a * t_speech + t_head.platt_b,
+            )
+        return replace(probe, calm_logit=t_calm, speech_logit=t_speech, tags=t_tags[0])
 
     @classmethod
     def load(
@@ -44,6 +83,7 @@ class ModelBundle:
             student=student or shared_student(),
             calm=LogisticHead.load(model_path("calm_head.json")),
             speech=LogisticHead.load(model_path("speech_head.json")),
+            speech_student=LogisticHead.load(model_path("speech_head_student.json")),
         )
 
 

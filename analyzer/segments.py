@@ -134,6 +134,21 @@ class SegmentTracker:
         self._patches.append(patch)
         return began
 
+    def decision(self, patch: PatchResult) -> tuple[float, float] | None:
+        """(how differently ``patch`` judges the music from the evidence :meth:`add` would
+        compare it with, the tolerance it would use), or None when it would decide nothing.
+        Records nothing: the cascade asks it to find the patches that decide a change."""
+        if not self.voting(patch):
+            return None
+        if self._split_from is not None:
+            start, stop, tol = self._split_from, self.start_frame, self._confirm_delta
+        elif self.pending_frame is not None and patch.start_frame >= self.pending_frame:
+            start, stop, tol = self.start_frame, patch.start_frame, self._confirm_delta
+        else:
+            start, stop, tol = self.start_frame, patch.start_frame, self._patch_change_delta
+        old = self._window(patch, start, stop)
+        return (self._delta(old, patch), tol) if old else None
+
     def _split(self, frame: int, first_new: PatchResult, tol: float) -> bool:
         """Split at ``frame`` if ``first_new`` differs; return whether a segment began now.
 
@@ -190,6 +205,9 @@ class SegmentTracker:
         dropped; otherwise the segment simply continues, so a steady track keeps its
         steady estimate.
         """
+        return self._delta(old, new) > tol
+
+    def _delta(self, old: list[PatchResult], new: PatchResult) -> float:
         old_calm, old_speech = self._judge(old)
         new_calm, new_speech = self._judge([new])
-        return abs(new_calm - old_calm) > tol or abs(new_speech - old_speech) > tol
+        return max(abs(new_calm - old_calm), abs(new_speech - old_speech))

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from streamchill.analyzer.audio import TARGET_RATE_HZ, SampleFormat
+from streamchill.analyzer.cascade import Cascade, CascadeCounts
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.danceability import DanceabilityMeter
 from streamchill.analyzer.edge import AudioEdge, HeldSamples, Piece
@@ -97,10 +98,11 @@ class Session:
         # One hop more than the window: danceability reads the window ending at a patch's
         # end, which may lie up to a hop before the newest sample.
         self._dance_meter = DanceabilityMeter(c.window_s + c.hop_s)
+        # Not a bound method: a session must not be in a reference cycle, or its ~2 MB
+        # of rings would wait for the garbage collector instead of going when it ends.
+        self._judge_group = functools.partial(judge_group, self._models)
         self._segments = SegmentTracker(
-            # Not a bound method: a session must not be in a reference cycle, or its ~2 MB
-            # of rings would wait for the garbage collector instead of going when it ends.
-            judge=functools.partial(judge_group, self._models),
+            judge=self._judge_group,
             window_frames=window_frames,
             max_patches=int(c.window_s / c.patch_interval_s) + 4,
             silence_db=c.silence_db,
@@ -116,6 +118,7 @@ class Session:
         self._half_hop_frames = round(c.hop_s * FRAMES_PER_S / 2)
         self._next_patch_frame = 0
         self._machine = MoodStateMachine(c)
+        self._cascade = Cascade.from_config(c)
         self._danceability = 0.0
         self._danceability_at_s = -1e9
         self._seq = 0
@@ -137,6 +140,11 @@ class Session:
     @property
     def state(self) -> MoodState:
         return self._machine.state
+
+    @property
+    def cascade_counts(self) -> CascadeCounts:
+        """Which backbone judged this stream's patches so far (``analyzer/cascade.py``)."""
+        return self._cascade.counts
 
     @property
     def models(self) -> ModelBundle:
@@ -314,19 +322,17 @@ class Session:
     def _judge_patch(self, start: int) -> bool:
         """Judge the patch starting at mel frame ``start``; return whether a segment began."""
         frames = self._frames_at(start)
-        models = self._models
-        # The student sees every patch: its MagnaTagATune tags feed the calm head.
-        _, _, mtt = models.student.predict(frames[np.newaxis])
-        tags, emb = models.tagger.predict(frames[np.newaxis])
         power = self._power_ring.since(start)[:PATCH_FRAMES]
-        result = PatchResult(
+        probe = PatchResult(
             start_frame=start,
-            calm_logit=float(models.calm.patch_logits(tags, emb, mtt_tags=mtt)[0]),
-            speech_logit=float(models.speech.patch_logits(tags, emb)[0]),
-            tags=tags[0].astype(np.float32),
+            calm_logit=0.0,
+            speech_logit=0.0,
+            tags=np.zeros(0, np.float32),
             level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
             steady=steady_kind(frames, self.config) is not None,
         )
+        doubt = self._cascade.doubt(self._segments, probe, self._judge_group)
+        result = self._models.judge(frames, probe, self._cascade, doubt)
         began = self._segments.add(result)
         if result.level_db > self.config.silence_db and not result.steady:
             self._last_voting_end = start + PATCH_FRAMES

@@ -124,6 +124,8 @@ async def test_a_streamed_clip_produces_mood_events_with_monotonic_seq(
     assert got[-1] == {"type": "stream_end", "v": 1, "stream": "tab-1",
                        "last_seq": moods[-1]["seq"]}  # fmt: skip
     assert stats["events_published"] == len(moods)
+    # The cascade's counts reach /v1/stats: the stream's first patches are musicnn's.
+    assert stats["patches_teacher"] >= 1 and stats["teacher_audits"] >= 1, stats
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,8 @@ def test_the_wheel_adds_only_the_streamchill_namespace(wheel: Path) -> None:
     assert top == {"streamchill"}
     assert "streamchill/models/msd_musicnn.tflite" in names
     assert "streamchill/models/calm_head.json" in names
+    for shipped in ("student_msd_mtt.tflite", "mtt_tags.json", "speech_head_student.json"):
+        assert f"streamchill/models/{shipped}" in names  # the cascade's student
     assert "streamchill/models/LICENSE-musicnn.txt" in names
     assert "streamchill/streamer/catalogue/workers.py" in names  # the `cluster` extra's code
     left_in = [n for n in names if n.endswith(TOOLS_LEFT_OUT) or "/devset/" in n]

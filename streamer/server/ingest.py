@@ -61,7 +61,8 @@ class SessionLike(Protocol):
     """What a stream needs of the analyzer's ``Session`` (fakes welcome in tests).
 
     A session may also offer ``feed_each(block)``, an iterator of the same events made
-    one hop at a time; the stream then publishes each as soon as it is made.
+    one hop at a time; the stream then publishes each as soon as it is made; and
+    ``cascade_counts`` (which backbone judged its patches), added up on ``/v1/stats``.
     """
 
     def feed(self, block: bytes | np.ndarray) -> list[MoodEvent]: ...
@@ -111,6 +112,7 @@ class AnalysisStream:
         self._queued = 0
         self._wake = asyncio.Event()
         self._closing = False
+        self._patches_counted: dict[str, int] = {}
         self.error: BaseException | None = None
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"analysis:{name}")
 
@@ -151,7 +153,7 @@ class AnalysisStream:
                     continue
                 block = self._take_all()
                 await loop.run_in_executor(self._executor, self._analyse, loop, block)
-            self._publish(await loop.run_in_executor(self._executor, self._session.finish))
+            self._publish(await loop.run_in_executor(self._executor, self._finish, loop))
         except Exception as exc:
             self.error = exc
             log.exception("stream %r: analysis failed; closing the stream", self.name)
@@ -171,6 +173,22 @@ class AnalysisStream:
         events = each(block) if each is not None else self._session.feed(block)
         for event in events:
             loop.call_soon_threadsafe(self._hub.publish, event)
+        self._count_patches(loop)
+
+    def _finish(self, loop: asyncio.AbstractEventLoop) -> list[MoodEvent]:
+        events = self._session.finish()
+        self._count_patches(loop)
+        return events
+
+    def _count_patches(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On a worker thread: hand the stream's new cascade counts to ``/v1/stats``."""
+        if (counts := getattr(self._session, "cascade_counts", None)) is None:
+            return
+        now = counts.as_dict()
+        delta = {k: v - self._patches_counted.get(k, 0) for k, v in now.items()}
+        self._patches_counted = now
+        if any(delta.values()):
+            loop.call_soon_threadsafe(self._stats.add_patches, delta)
 
     def _take_all(self) -> bytes | np.ndarray:
         items: list[Any] = []

@@ -44,7 +44,24 @@ class Stats:
     """``error`` messages sent to clients."""
     http_refused: int = 0
     """Requests refused with 403 (Origin, Host or token)."""
+    patches_student: int = 0
+    """3 s patches judged by the distilled student alone (``analyzer/cascade.py``)."""
+    patches_teacher: int = 0
+    """Patches musicnn judged (maybe speech, a close change, audits, fallbacks)."""
+    teacher_audits: int = 0
+    teacher_disagreements: int = 0
+    """Audits whose student and musicnn judgements differed beyond the tolerance."""
+    teacher_fallbacks: int = 0
+    """Times a stream went back to musicnn on every patch after a disagreement."""
     started_monotonic: float = field(default_factory=time.monotonic, repr=False)
+
+    def add_patches(self, delta: dict[str, int]) -> None:
+        """Add a stream's new cascade counts (``CascadeCounts.as_dict`` differences)."""
+        self.patches_student += delta.get("student", 0)
+        self.patches_teacher += delta.get("teacher", 0)
+        self.teacher_audits += delta.get("audits", 0)
+        self.teacher_disagreements += delta.get("disagreements", 0)
+        self.teacher_fallbacks += delta.get("fallbacks", 0)
 
     def as_dict(self) -> dict[str, float]:
         """Every counter plus ``uptime_s``, ready for JSON."""
