@@ -112,6 +112,18 @@ class AnalyzerConfig:
     and after a pause that many at or above it are speech. Held-out music in the
     transitions benchmark's streams peaked at 13.0 on one patch and 11.6 on the lower of two
     in a row; on the devset 2.3 % of speech patches fall below it and 0.8 % of pairs."""
+    speech_cue_logit: float = 3.0
+    speech_cue_pauses: float = 0.3
+    """A patch whose calibrated speech logit reaches ``speech_cue_logit`` (but not
+    ``speech_patch_logit``) sounds like speech, and could be speech, when its pause share
+    (``speech_cues.pause_share``: frames 15 dB below the patch's loud level in the speech
+    band) reaches ``speech_cue_pauses``. The head scores voices it never heard low: on the
+    devset, each clip judged by a head fitted without its voice's sources
+    (``models/tools/speech_cue_eval.py``), 62 % of speech and 30 % of voice-over patches
+    reach 19; with this rule 95 % and 81 %, while 2 of 710 patches of music no head
+    fitted on pass (3.0 / 0.2: 3; 5.0 / 0.3: 93 % and 76 %, 2; 0 / 0.3: 98 % and 84 %,
+    2, but a logit under ~0.4 cannot lift the window probability to ``speech_enter``).
+    The pause share alone passes 10 % of music patches at 0.3 (17 % of hedgewars')."""
     speech_confirm_patches: int = 2
     """From music judged music, ``speech`` needs this many newest patches in a row that
     sound like speech (one suffices after silence, a tone, a change of music or at the

@@ -46,6 +46,9 @@ class PatchResult:
     """Mean level of the patch's audio, dBFS: silent patches do not vote."""
     steady: bool = False
     """The patch is a steady tone, hum or noise: it does not vote either."""
+    speech_pauses: float = 0.0
+    """Share of the patch's frames that pause as speech does, 0..1
+    (``speech_cues.pause_share``): evidence of a voice the speech head never heard."""
 
     @property
     def start_s(self) -> float:

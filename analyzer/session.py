@@ -42,6 +42,7 @@ from streamchill.analyzer.models_bundle import ModelBundle, shared_models
 from streamchill.analyzer.ring import Ring
 from streamchill.analyzer.segments import PatchResult, SegmentTracker
 from streamchill.analyzer.signal_checks import novelty, steady_kind
+from streamchill.analyzer.speech_cues import pause_share
 
 TOP_TAGS = 3
 NOVELTY_REFERENCE_S = 8.0
@@ -248,6 +249,7 @@ class Session:
             has_patch=bool(seg),
             fresh_segment=fresh,
             speech_logits=self._speech_logits(seg),
+            speech_pauses=self._speech_pauses(seg),
             # Judged since the pause: a voting patch holds at least half a patch of it.
             stale=self._last_voting_end - PATCH_FRAMES // 2 < self._quiet_until,
             segment_patches=len(seg),
@@ -316,8 +318,8 @@ class Session:
         if not self._machine.settled or len(seg) < self.config.confident_after_patches:
             return False
         # A patch that could be speech asks for the next one at the usual rate.
-        newest = self._speech_logits(seg)
-        return not newest or newest[-1] < self.config.speech_hold_logit
+        logits, pauses = self._speech_logits(seg), self._speech_pauses(seg)
+        return not logits or not self._machine.could_be_speech(logits[-1], pauses[-1])
 
     def _judge_patch(self, start: int) -> bool:
         """Judge the patch starting at mel frame ``start``; return whether a segment began."""
@@ -330,6 +332,7 @@ class Session:
             tags=np.zeros(0, np.float32),
             level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
             steady=steady_kind(frames, self.config) is not None,
+            speech_pauses=pause_share(frames),
         )
         doubt = self._cascade.doubt(self._segments, probe, self._judge_group)
         result = self._models.judge(frames, probe, self._cascade, doubt)
@@ -365,6 +368,11 @@ class Session:
         head = self._models.speech
         newest = [p for p in seg if self._segments.voting(p)][-SPEECH_LOGITS_KEPT:]
         return tuple(head.platt_a * p.speech_logit + head.platt_b for p in newest)
+
+    def _speech_pauses(self, seg: list[PatchResult]) -> tuple[float, ...]:
+        """Pause shares (``speech_cues.py``) of the patches :meth:`_speech_logits` reads."""
+        newest = [p for p in seg if self._segments.voting(p)][-SPEECH_LOGITS_KEPT:]
+        return tuple(p.speech_pauses for p in newest)
 
     def _frames_at(self, start_frame: int) -> np.ndarray:
         frames = self._mel_ring.since(start_frame)[:PATCH_FRAMES]
