@@ -112,8 +112,8 @@ class AnalyzerConfig:
     and after a pause that many at or above it are speech. Held-out music in the
     transitions benchmark's streams peaked at 13.0 on one patch and 11.6 on the lower of two
     in a row; on the devset 2.3 % of speech patches fall below it and 0.8 % of pairs."""
-    speech_cue_logit: float = 3.0
-    speech_cue_pauses: float = 0.3
+    speech_cue_logit: float = 5.0
+    speech_cue_pauses: float = 0.45
     """A patch whose calibrated speech logit reaches ``speech_cue_logit`` (but not
     ``speech_patch_logit``) sounds like speech, and could be speech, when its pause share
     (``speech_cues.pause_share``: frames 15 dB below the patch's loud level in the speech

@@ -28,9 +28,14 @@ Four rules keep it steady without making it slow:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.events import MoodState
+
+if TYPE_CHECKING:
+    from streamchill.analyzer.heads import LogisticHead
+    from streamchill.analyzer.segments import PatchResult
 
 MUSIC_STATES = (MoodState.CALM, MoodState.AGGRESSIVE, MoodState.NEUTRAL)
 
@@ -60,6 +65,34 @@ class Observation:
     """Patches the window probabilities rest on (the segment's evidence)."""
     stale: bool = False
     """No patch of the audio since the last silent or steady hop has been judged yet."""
+
+
+def could_be_speech(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
+    """One patch could be speech: a calibrated speech logit music stays below
+    (``speech_hold_logit``), or one the head is unsure of with the pauses of speech."""
+    return logit >= config.speech_hold_logit or _pauses_like_speech(config, logit, pauses)
+
+
+def sounds_like_speech(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
+    """One patch sounds like speech: a calibrated speech logit the devset's voices reach
+    (``speech_patch_logit``), or one the head is unsure of with the pauses of speech."""
+    return logit >= config.speech_patch_logit or _pauses_like_speech(config, logit, pauses)
+
+
+def _pauses_like_speech(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
+    return (
+        pauses is not None
+        and logit >= config.speech_cue_logit
+        and pauses >= config.speech_cue_pauses
+    )
+
+
+def patch_could_be_speech(
+    config: AnalyzerConfig, speech_head: LogisticHead, patch: PatchResult
+) -> bool:
+    """:func:`could_be_speech` of a judged patch (its raw speech logit calibrated)."""
+    logit = speech_head.platt_a * patch.speech_logit + speech_head.platt_b
+    return could_be_speech(config, logit, patch.speech_pauses)
 
 
 class MoodStateMachine:
@@ -107,19 +140,12 @@ class MoodStateMachine:
         return self._mood(obs)
 
     def sounds_like_speech(self, logit: float, pauses: float | None) -> bool:
-        """One patch sounds like speech: a calibrated speech logit the devset's voices
-        reach, or a lower one the head is unsure of with the pauses of speech."""
-        c = self.config
-        return logit >= c.speech_patch_logit or self._pauses_like_speech(logit, pauses)
+        """:func:`sounds_like_speech` under this machine's config."""
+        return sounds_like_speech(self.config, logit, pauses)
 
     def could_be_speech(self, logit: float, pauses: float | None) -> bool:
-        """One patch could be speech (music stays below; see ``speech_hold_logit``)."""
-        c = self.config
-        return logit >= c.speech_hold_logit or self._pauses_like_speech(logit, pauses)
-
-    def _pauses_like_speech(self, logit: float, pauses: float | None) -> bool:
-        c = self.config
-        return pauses is not None and logit >= c.speech_cue_logit and pauses >= c.speech_cue_pauses
+        """:func:`could_be_speech` under this machine's config."""
+        return could_be_speech(self.config, logit, pauses)
 
     def _speech_wanted(self, obs: Observation) -> bool | None:
         """The patch rule: True (speech), False (not speech) or None (undecided by it)."""

@@ -8,7 +8,11 @@ later) decides: if it too differs from the old segment the change is confirmed a
 patches stop counting; if not, nothing changed and the piece keeps its evidence (a new
 section or a fill inside one track is not a new track). A patch judged very differently
 without any mel novelty (speech and music can share a spectral envelope) splits the same
-way. Patches that are silent or a steady tone never vote and never decide a change: a
+way, and so does a patch that could not be speech after one that could (or the other way
+round): the head's speech probability saturates on music as near 1.0 as on a talk, so a
+talk followed by music it is unsure of would otherwise stay one segment, and the talk's
+calm judgements would decide the music's mood. Patches that are silent or a steady tone
+never vote and never decide a change: a
 pause inside a piece does not drop the piece's evidence. For the first couple of patches
 of a confirmed segment the state may move without the usual dwell (the segment is
 *young*).
@@ -62,13 +66,16 @@ class PatchResult:
 
 Judge = Callable[[Sequence[PatchResult]], tuple[float, float]]
 """(calm, speech) window probabilities of a group of patches (the heads' aggregation)."""
+SpeechLike = Callable[[PatchResult], bool]
+"""Could this patch be speech (``hysteresis.patch_could_be_speech``)?"""
 
 
 class SegmentTracker:
     """The patches of the window, where the current segment starts, and whether it is young.
 
     ``judge`` turns a group of patches into (calm, speech) probabilities; it decides whether
-    a new patch "judges the music differently" from the segment before it.
+    a new patch "judges the music differently" from the segment before it, and so does
+    ``speech_like`` when given (whether one patch could be speech).
     """
 
     def __init__(
@@ -80,8 +87,10 @@ class SegmentTracker:
         silence_db: float,
         confirm_delta: float,
         patch_change_delta: float,
+        speech_like: SpeechLike | None = None,
     ) -> None:
         self._judge = judge
+        self._speech_like = speech_like
         self._window_frames = window_frames
         self._silence_db = silence_db
         self._confirm_delta = confirm_delta
@@ -208,6 +217,8 @@ class SegmentTracker:
         dropped; otherwise the segment simply continues, so a steady track keeps its
         steady estimate.
         """
+        if self._speech_like is not None and self._speech_like(old[-1]) != self._speech_like(new):
+            return True  # talk -> music (or back) that the saturated probability hides
         return self._delta(old, new) > tol
 
     def _delta(self, old: list[PatchResult], new: PatchResult) -> float:

@@ -36,7 +36,7 @@ from streamchill.analyzer.features import (
     level_db,
     loudness_features,
 )
-from streamchill.analyzer.hysteresis import MoodStateMachine, Observation
+from streamchill.analyzer.hysteresis import MoodStateMachine, Observation, patch_could_be_speech
 from streamchill.analyzer.mel import FRAMES_PER_S, HOP_SIZE, N_MELS, PATCH_FRAMES, MelFrameStream
 from streamchill.analyzer.models_bundle import ModelBundle, shared_models
 from streamchill.analyzer.ring import Ring
@@ -109,6 +109,7 @@ class Session:
             silence_db=c.silence_db,
             confirm_delta=c.change_confirm_delta,
             patch_change_delta=c.patch_change_delta,
+            speech_like=functools.partial(patch_could_be_speech, c, self._models.speech),
         )
         self._patch_hop_frames = max(1, round(c.patch_interval_s * FRAMES_PER_S))
         self._second_patch_frames = max(1, round(c.second_patch_after_s * FRAMES_PER_S))

@@ -90,16 +90,21 @@ def main() -> int:
     music = ~np.isin(lab, SPEECH)
     print(f"{len(x)} patches; {music.sum()} music, {(music & ok).sum()} of them held out")
     print("\n1. pause share alone (AUC against all music; music: share of patches >= T)")
+
+    def against_music(mask: np.ndarray) -> float:
+        y = np.r_[np.ones(mask.sum()), np.zeros(music.sum())]
+        return auc(np.r_[x[mask], x[music]], y)
+
     for kind in SPEECH:
-        print(f"  {kind}: AUC {auc(np.r_[x[lab == kind], x[music]], np.r_[np.ones((lab == kind).sum()), np.zeros(music.sum())]):.3f}, median {np.median(x[lab == kind]):.2f}")  # noqa: E501
+        mask = lab == kind
+        print(f"  {kind}: AUC {against_music(mask):.3f}, median {np.median(x[mask]):.2f}")
     print(f"  music: median {np.median(x[music]):.2f}, p90 {np.percentile(x[music], 90):.2f}")
     per: dict[str, list[str]] = defaultdict(list)
     for s in sorted(set(src[~music])):
         for kind in SPEECH:
             m = (src == s) & (lab == kind)
             if m.sum():
-                y = np.r_[np.ones(m.sum()), np.zeros(music.sum())]
-                per[s].append(f"{kind} n={m.sum()} AUC {auc(np.r_[x[m], x[music]], y):.3f}")
+                per[s].append(f"{kind} n={m.sum()} AUC {against_music(m):.3f}")
     for s, parts in per.items():
         print(f"  voice {s}: " + "; ".join(parts))
     for s in sorted(set(src[music])):
