@@ -120,10 +120,15 @@ class AnalyzerConfig:
     band) reaches ``speech_cue_pauses``. The head scores voices it never heard low: on the
     devset, each clip judged by a head fitted without its voice's sources
     (``models/tools/speech_cue_eval.py``), 62 % of speech and 30 % of voice-over patches
-    reach 19; with this rule 95 % and 81 %, while 2 of 710 patches of music no head
-    fitted on pass (3.0 / 0.2: 3; 5.0 / 0.3: 93 % and 76 %, 2; 0 / 0.3: 98 % and 84 %,
-    2, but a logit under ~0.4 cannot lift the window probability to ``speech_enter``).
-    The pause share alone passes 10 % of music patches at 0.3 (17 % of hedgewars')."""
+    reach 19; with this rule 89 % and 70 %, and none of the 710 patches of music no head
+    fitted on passes (nor any of the 3,252 music patches under the shipped head). 3.0 /
+    0.3 gave 95 % and 81 % with 2 music patches on the devset, but on the transitions
+    benchmark a staccato aggressive track (titanion-ttn1-0: logits 8-11, pause share
+    0.41) and quiet patches at cuts (logits 2-4) were called speech: 0.43 % of music
+    events, 6.3 flips per hour of steady music; 5.0 / 0.45 gave 0.19 % and 2.1, as before
+    the cue, with no change into speech missed (5 before). A logit under ~0.4 could not
+    lift the window probability to ``speech_enter`` anyway. The pause share alone passes
+    2.5 % of music patches at 0.45 (7 % of hedgewars')."""
     speech_confirm_patches: int = 2
     """From music judged music, ``speech`` needs this many newest patches in a row that
     sound like speech (one suffices after silence, a tone, a change of music or at the

@@ -318,9 +318,9 @@ class Session:
         seg = self._segments.current(end_frame)
         if not self._machine.settled or len(seg) < self.config.confident_after_patches:
             return False
-        # A patch that could be speech asks for the next one at the usual rate.
-        logits, pauses = self._speech_logits(seg), self._speech_pauses(seg)
-        return not logits or not self._machine.could_be_speech(logits[-1], pauses[-1])
+        # A patch that could be speech, or pauses as speech does, asks for the next one.
+        c, logits, pauses = self.config, self._speech_logits(seg), self._speech_pauses(seg)
+        return not logits or (logits[-1] < c.speech_hold_logit and pauses[-1] < c.speech_cue_pauses)
 
     def _judge_patch(self, start: int) -> bool:
         """Judge the patch starting at mel frame ``start``; return whether a segment began."""

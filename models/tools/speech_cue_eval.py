@@ -44,8 +44,8 @@ from streamchill.analyzer.speech_cues import pause_share  # noqa: E402
 
 CLIPS = ROOT / "data" / "devset" / "clips"
 SPEECH = ("speech", "speech_over_music")
-LOGITS = (0.0, 3.0, 5.0, 8.0, 10.0, 12.0)
-PAUSES = (0.2, 0.25, 0.3, 0.35)
+LOGITS = (3.0, 5.0, 8.0, 12.0)
+PAUSES = (0.3, 0.4, 0.45, 0.5)
 
 
 def read_wav(path: Path) -> np.ndarray:
