@@ -129,6 +129,11 @@ class AnalyzerConfig:
     the cue, with no change into speech missed (5 before). A logit under ~0.4 could not
     lift the window probability to ``speech_enter`` anyway. The pause share alone passes
     2.5 % of music patches at 0.45 (7 % of hedgewars')."""
+    speech_cue_hold_pauses: float = 0.3
+    """A patch at ``speech_cue_logit`` or more *could be speech* from this pause share on
+    (hysteresis, as ``speech_hold_logit`` is to ``speech_patch_logit``): a voice-over whose
+    voice the head scores 6-8 with pause shares of 0.35-0.39 between stretches scored 15+
+    swung speech <-> aggressive four times in 20 s at 0.45."""
     speech_confirm_patches: int = 2
     """From music judged music, ``speech`` needs this many newest patches in a row that
     sound like speech (one suffices after silence, a tone, a change of music or at the
@@ -200,6 +205,8 @@ class AnalyzerConfig:
             raise ValueError("teacher_fallback_patches and teacher_probation_patches must be >= 0")
         if self.cascade_calm_tolerance <= 0 or self.change_doubt < 0:
             raise ValueError("cascade_calm_tolerance must be > 0 and change_doubt >= 0")
+        if not self.speech_cue_hold_pauses <= self.speech_cue_pauses:
+            raise ValueError("speech_cue_hold_pauses must be <= speech_cue_pauses")
         if self.settled_patch_stride < 1:
             raise ValueError("settled_patch_stride must be >= 1")
         if self.speech_confirm_patches < 1 or self.confident_after_patches < 1:

@@ -69,22 +69,24 @@ class Observation:
 
 def could_be_speech(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
     """One patch could be speech: a calibrated speech logit music stays below
-    (``speech_hold_logit``), or one the head is unsure of with the pauses of speech."""
-    return logit >= config.speech_hold_logit or _pauses_like_speech(config, logit, pauses)
+    (``speech_hold_logit``), or one the head is unsure of with some pauses of speech."""
+    if logit >= config.speech_hold_logit:
+        return True
+    return _unsure_with_pauses(config, logit, pauses, config.speech_cue_hold_pauses)
 
 
 def sounds_like_speech(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
     """One patch sounds like speech: a calibrated speech logit the devset's voices reach
     (``speech_patch_logit``), or one the head is unsure of with the pauses of speech."""
-    return logit >= config.speech_patch_logit or _pauses_like_speech(config, logit, pauses)
+    if logit >= config.speech_patch_logit:
+        return True
+    return _unsure_with_pauses(config, logit, pauses, config.speech_cue_pauses)
 
 
-def _pauses_like_speech(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
-    return (
-        pauses is not None
-        and logit >= config.speech_cue_logit
-        and pauses >= config.speech_cue_pauses
-    )
+def _unsure_with_pauses(
+    config: AnalyzerConfig, logit: float, pauses: float | None, least: float
+) -> bool:
+    return pauses is not None and logit >= config.speech_cue_logit and pauses >= least
 
 
 def patch_could_be_speech(
