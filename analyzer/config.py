@@ -130,10 +130,12 @@ class AnalyzerConfig:
     lift the window probability to ``speech_enter`` anyway. The pause share alone passes
     2.5 % of music patches at 0.45 (7 % of hedgewars')."""
     speech_cue_hold_pauses: float = 0.3
-    """A patch at ``speech_cue_logit`` or more *could be speech* from this pause share on
-    (hysteresis, as ``speech_hold_logit`` is to ``speech_patch_logit``): a voice-over whose
-    voice the head scores 6-8 with pause shares of 0.35-0.39 between stretches scored 15+
-    swung speech <-> aggressive four times in 20 s at 0.45."""
+    """Speech already entered is held by a patch at ``speech_cue_logit`` or more from this
+    pause share on (hysteresis, as ``speech_hold_logit`` is to ``speech_patch_logit``): a
+    voice-over whose voice the head scores 6-8 with pause shares of 0.35-0.39 between
+    stretches scored 15+ swung speech <-> aggressive four times in 20 s at 0.45. Only to
+    hold: entering on two patches at 0.3 after a change of music made two patches of a
+    staccato aggressive track (logits 8-11, pause share 0.41) speech."""
     speech_confirm_patches: int = 2
     """From music judged music, ``speech`` needs this many newest patches in a row that
     sound like speech (one suffices after silence, a tone, a change of music or at the

@@ -67,12 +67,16 @@ class Observation:
     """No patch of the audio since the last silent or steady hop has been judged yet."""
 
 
-def could_be_speech(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
+def could_be_speech(
+    config: AnalyzerConfig, logit: float, pauses: float | None, *, holding: bool = False
+) -> bool:
     """One patch could be speech: a calibrated speech logit music stays below
-    (``speech_hold_logit``), or one the head is unsure of with some pauses of speech."""
+    (``speech_hold_logit``), or one the head is unsure of with the pauses of speech (fewer
+    will do to hold speech already entered: ``speech_cue_hold_pauses``)."""
     if logit >= config.speech_hold_logit:
         return True
-    return _unsure_with_pauses(config, logit, pauses, config.speech_cue_hold_pauses)
+    least = config.speech_cue_hold_pauses if holding else config.speech_cue_pauses
+    return _unsure_with_pauses(config, logit, pauses, least)
 
 
 def sounds_like_speech(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
@@ -160,7 +164,7 @@ class MoodStateMachine:
         need = c.speech_confirm_patches
         newest = patches[-need:] if len(patches) >= need else []
         if self.state is MoodState.SPEECH:
-            if newest and not any(self.could_be_speech(*p) for p in newest):
+            if newest and not any(could_be_speech(c, *p, holding=True) for p in newest):
                 return False  # that many patches in a row could not be speech
             return obs.speech_probability >= c.speech_exit
         if obs.speech_probability < c.speech_enter or not patches:

@@ -21,7 +21,7 @@ def patch_of(audio: np.ndarray) -> np.ndarray:
     return frames[20 : 20 + PATCH_FRAMES]  # clear of the zero-padded edges
 
 
-def syllables(seconds: float = 3.5, rate_hz: float = 4.0, duty: float = 0.55) -> np.ndarray:
+def syllables(seconds: float = 3.5, rate_hz: float = 4.0, duty: float = 0.4) -> np.ndarray:
     """Voiced bursts (a 140 Hz buzz through a formant-ish band) at a syllabic rate, with
     pauses between them, over a faint noise floor: the shape of speech, not a voice."""
     rng = np.random.default_rng(1)
