@@ -71,3 +71,15 @@ def test_without_pause_shares_the_logits_alone_decide() -> None:
                     silent=False, steady=False, has_patch=True, fresh_segment=False,
                     speech_logits=(UNSURE,))  # fmt: skip
     assert m.update(o) is MoodState.CALM
+
+
+def test_fewer_pauses_hold_speech_but_do_not_enter_it() -> None:
+    c = AnalyzerConfig()
+    some = (c.speech_cue_hold_pauses + c.speech_cue_pauses) / 2
+    m = MoodStateMachine(c)
+    assert m.update(obs(3.0, (UNSURE, UNSURE), (some, some), fresh_segment=True)) is (
+        MoodState.CALM
+    )
+    m = MoodStateMachine(c)
+    assert m.update(obs(3.0, (UNSURE,), (PAUSES,))) is MoodState.SPEECH
+    assert m.update(obs(6.0, (UNSURE, UNSURE, UNSURE), (PAUSES, some, some))) is (MoodState.SPEECH)
