@@ -71,12 +71,15 @@ def could_be_speech(
     config: AnalyzerConfig, logit: float, pauses: float | None, *, holding: bool = False
 ) -> bool:
     """One patch could be speech: a calibrated speech logit music stays below
-    (``speech_hold_logit``), or one the head is unsure of with the pauses of speech (fewer
-    will do to hold speech already entered: ``speech_cue_hold_pauses``)."""
+    (``speech_hold_logit``), or one the head is unsure of with the pauses of speech (less of
+    both will do to hold speech already entered: ``speech_cue_hold_*``)."""
     if logit >= config.speech_hold_logit:
         return True
-    least = config.speech_cue_hold_pauses if holding else config.speech_cue_pauses
-    return _unsure_with_pauses(config, logit, pauses, least)
+    if holding:
+        least_logit, least_pauses = config.speech_cue_hold_logit, config.speech_cue_hold_pauses
+    else:
+        least_logit, least_pauses = config.speech_cue_logit, config.speech_cue_pauses
+    return pauses is not None and logit >= least_logit and pauses >= least_pauses
 
 
 def sounds_like_speech(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
@@ -84,13 +87,11 @@ def sounds_like_speech(config: AnalyzerConfig, logit: float, pauses: float | Non
     (``speech_patch_logit``), or one the head is unsure of with the pauses of speech."""
     if logit >= config.speech_patch_logit:
         return True
-    return _unsure_with_pauses(config, logit, pauses, config.speech_cue_pauses)
-
-
-def _unsure_with_pauses(
-    config: AnalyzerConfig, logit: float, pauses: float | None, least: float
-) -> bool:
-    return pauses is not None and logit >= config.speech_cue_logit and pauses >= least
+    return (
+        pauses is not None
+        and logit >= config.speech_cue_logit
+        and pauses >= config.speech_cue_pauses
+    )
 
 
 def patch_could_be_speech(
