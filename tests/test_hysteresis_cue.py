@@ -82,4 +82,9 @@ def test_fewer_pauses_hold_speech_but_do_not_enter_it() -> None:
     )
     m = MoodStateMachine(c)
     assert m.update(obs(3.0, (UNSURE,), (PAUSES,))) is MoodState.SPEECH
-    assert m.update(obs(6.0, (UNSURE, UNSURE, UNSURE), (PAUSES, some, some))) is (MoodState.SPEECH)
+    newest = (UNSURE, UNSURE, UNSURE)
+    assert m.update(obs(6.0, newest, (PAUSES, some, some))) is MoodState.SPEECH
+    low = (c.speech_cue_hold_logit + c.speech_cue_logit) / 2  # a child's word, say
+    assert m.update(obs(9.0, (UNSURE, low, low), (PAUSES,) * 3)) is MoodState.SPEECH
+    m = MoodStateMachine(c)
+    assert m.update(obs(3.0, (low,), (PAUSES,))) is MoodState.CALM  # but does not enter it
