@@ -27,11 +27,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streamchill.analyzer.mel import FRAMES_PER_S, PATCH_FRAMES
 
+if TYPE_CHECKING:
+    from streamchill.analyzer.heads import LogisticHead
+
+SPEECH_EVIDENCE_PATCHES = 4
+"""The state machine reads a run of at most a few newest patches (``speech_confirm_patches``)."""
 YOUNG_SEGMENT_PATCHES = 2
 """After a change of music, the first two patches may move the state without the dwell:
 the first one can still be tinged by the old music, the second settles it."""
@@ -199,6 +205,17 @@ class SegmentTracker:
         inside = [p for p in self._patches if p.start_frame >= oldest]
         voting = [p for p in inside if self.voting(p)]
         return voting or inside[-1:]
+
+    def speech_evidence(
+        self, seg: list[PatchResult], speech_head: LogisticHead
+    ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Calibrated speech logits and pause shares of the newest voting patches of
+        ``seg``, oldest first. The state reads logits, not the probability: the probability
+        saturates at 1.0 well before a patch is as clearly speech as the devset's speech is.
+        """
+        newest = [p for p in seg if self.voting(p)][-SPEECH_EVIDENCE_PATCHES:]
+        a, b = speech_head.platt_a, speech_head.platt_b
+        return tuple(a * p.speech_logit + b for p in newest), tuple(p.speech_pauses for p in newest)
 
     def _window(self, new: PatchResult, start: int, stop: int) -> list[PatchResult]:
         """Voting patches that began in [start, stop), inside the window ending with ``new``.

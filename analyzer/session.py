@@ -46,8 +46,6 @@ from streamchill.analyzer.speech_cues import pause_share
 
 TOP_TAGS = 3
 NOVELTY_REFERENCE_S = 8.0
-SPEECH_LOGITS_KEPT = 4
-"""The state machine reads a run of at most a few newest patches (``speech_confirm_patches``)."""
 TEMPO_EVERY_HOPS = 2
 """The tempo autocorrelation spans 12 s; refreshing it every other hop loses nothing."""
 
@@ -241,6 +239,7 @@ class Session:
         speech_p = bundle.speech.window_probability(speech_logits) if len(seg) else 0.0
         if silent or steady:
             self._quiet_until = self._mel_ring.total
+        newest_logits, newest_pauses = self._segments.speech_evidence(seg, bundle.speech)
         obs = Observation(
             media_time_s=self.media_time_s,
             calm_probability=calm_p,
@@ -249,8 +248,8 @@ class Session:
             steady=steady,
             has_patch=bool(seg),
             fresh_segment=fresh,
-            speech_logits=self._speech_logits(seg),
-            speech_pauses=self._speech_pauses(seg),
+            speech_logits=newest_logits,
+            speech_pauses=newest_pauses,
             # Judged since the pause: a voting patch holds at least half a patch of it.
             stale=self._last_voting_end - PATCH_FRAMES // 2 < self._quiet_until,
             segment_patches=len(seg),
@@ -319,7 +318,7 @@ class Session:
         if not self._machine.settled or len(seg) < self.config.confident_after_patches:
             return False
         # A patch that could be speech, or pauses as speech does, asks for the next one.
-        c, logits, pauses = self.config, self._speech_logits(seg), self._speech_pauses(seg)
+        c, (logits, pauses) = self.config, self._segments.speech_evidence(seg, self._models.speech)
         return not logits or (logits[-1] < c.speech_hold_logit and pauses[-1] < c.speech_cue_pauses)
 
     def _judge_patch(self, start: int) -> bool:
@@ -359,21 +358,6 @@ class Session:
         start = max(0, end_sample - int(c.window_s * TARGET_RATE_HZ))
         self._danceability = self._dance_meter.value(start, end_sample)
         self._danceability_at_s = end_sample / TARGET_RATE_HZ
-
-    def _speech_logits(self, seg: list[PatchResult]) -> tuple[float, ...]:
-        """Calibrated speech logits of the segment's newest voting patches, oldest first.
-
-        The state reads logits, not the probability: the probability saturates at 1.0 well
-        before a patch is as clearly speech as the devset's speech is.
-        """
-        head = self._models.speech
-        newest = [p for p in seg if self._segments.voting(p)][-SPEECH_LOGITS_KEPT:]
-        return tuple(head.platt_a * p.speech_logit + head.platt_b for p in newest)
-
-    def _speech_pauses(self, seg: list[PatchResult]) -> tuple[float, ...]:
-        """Pause shares (``speech_cues.py``) of the patches :meth:`_speech_logits` reads."""
-        newest = [p for p in seg if self._segments.voting(p)][-SPEECH_LOGITS_KEPT:]
-        return tuple(p.speech_pauses for p in newest)
 
     def _frames_at(self, start_frame: int) -> np.ndarray:
         frames = self._mel_ring.since(start_frame)[:PATCH_FRAMES]
