@@ -112,6 +112,36 @@ class AnalyzerConfig:
     and after a pause that many at or above it are speech. Held-out music in the
     transitions benchmark's streams peaked at 13.0 on one patch and 11.6 on the lower of two
     in a row; on the devset 2.3 % of speech patches fall below it and 0.8 % of pairs."""
+    speech_cue_logit: float = 5.0
+    speech_cue_pauses: float = 0.45
+    """A patch whose calibrated speech logit reaches ``speech_cue_logit`` (but not
+    ``speech_patch_logit``) sounds like speech, and could be speech, when its pause share
+    (``speech_cues.pause_share``: frames 15 dB below the patch's loud level in the speech
+    band) reaches ``speech_cue_pauses``. The head scores voices it never heard low: on the
+    devset, each clip judged by a head fitted without its voice's sources
+    (``models/tools/speech_cue_eval.py``), 62 % of speech and 30 % of voice-over patches
+    reach 19; with this rule 89 % and 70 %, and none of the 710 patches of music no head
+    fitted on passes (nor any of the 3,252 music patches under the shipped head). 3.0 /
+    0.3 gave 95 % and 81 % with 2 music patches on the devset, but on the transitions
+    benchmark a staccato aggressive track (titanion-ttn1-0: logits 8-11, pause share
+    0.41) and quiet patches at cuts (logits 2-4) were called speech: 0.43 % of music
+    events, 6.3 flips per hour of steady music; 5.0 / 0.45 gave 0.19 % and 2.1, as before
+    the cue, with no change into speech missed (5 before). A logit under ~0.4 could not
+    lift the window probability to ``speech_enter`` anyway. The pause share alone passes
+    2.5 % of music patches at 0.45 (7 % of hedgewars')."""
+    speech_cue_hold_logit: float = 2.0
+    speech_cue_hold_pauses: float = 0.3
+    """Speech already entered is held by a patch at ``speech_cue_hold_logit`` or more with
+    this pause share (hysteresis, as ``speech_hold_logit`` is to ``speech_patch_logit``).
+    On the transitions benchmark (held-out heads) a voice-over whose voice the head scores
+    6-8 with pause shares of 0.35-0.39 between stretches scored 15+ swung speech <->
+    aggressive four times in 20 s at 5.0 / 0.45, and children's words at logits 2.7-4.7
+    (pause share 0.6-0.7) fell out of speech at 5.0 / 0.3: flips in steady audio 12 -> 8
+    -> 5, every other figure unchanged, with the shipped heads too. On the devset 2 of the
+    710 held-out music patches pass (no two in a row), while 97 % of held-out speech and
+    83 % of voice-over patches could be speech by it. Only to hold: entering on two
+    patches at 0.3 after a change of music made two patches of a staccato aggressive
+    track (logits 8-11, pause share 0.41) speech."""
     speech_confirm_patches: int = 2
     """From music judged music, ``speech`` needs this many newest patches in a row that
     sound like speech (one suffices after silence, a tone, a change of music or at the
@@ -183,6 +213,11 @@ class AnalyzerConfig:
             raise ValueError("teacher_fallback_patches and teacher_probation_patches must be >= 0")
         if self.cascade_calm_tolerance <= 0 or self.change_doubt < 0:
             raise ValueError("cascade_calm_tolerance must be > 0 and change_doubt >= 0")
+        if not (
+            self.speech_cue_hold_pauses <= self.speech_cue_pauses
+            and self.speech_cue_hold_logit <= self.speech_cue_logit
+        ):
+            raise ValueError("the speech cue's hold levels must be <= its entry levels")
         if self.settled_patch_stride < 1:
             raise ValueError("settled_patch_stride must be >= 1")
         if self.speech_confirm_patches < 1 or self.confident_after_patches < 1:

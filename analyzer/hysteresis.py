@@ -17,7 +17,9 @@ Four rules keep it steady without making it slow:
   shouted passage is not a talk show); after a pause, at the start or at a change of music
   one such patch will do, or that many in a row that merely *could* be speech. Speech is
   left, at once, when that many patches in a row could not be speech: the music after a
-  talk is followed as soon as it is judged, not when the 30 s mean finally falls.
+  talk is followed as soon as it is judged, not when the 30 s mean finally falls. A voice
+  the head never heard may score lower: a patch the head is unsure of sounds like speech
+  (and could be speech) when its audio pauses as speech does (``speech_cues.py``).
 * **After a pause, wait for a judgement of the new audio.** Leaving silence or a steady
   tone, the state holds until a patch of what follows has been judged, rather than
   showing the evidence from before the pause.
@@ -26,9 +28,14 @@ Four rules keep it steady without making it slow:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.events import MoodState
+
+if TYPE_CHECKING:
+    from streamchill.analyzer.heads import LogisticHead
+    from streamchill.analyzer.segments import PatchResult
 
 MUSIC_STATES = (MoodState.CALM, MoodState.AGGRESSIVE, MoodState.NEUTRAL)
 
@@ -51,10 +58,48 @@ class Observation:
     """Calibrated speech logits of the segment's newest voting patches, oldest first (a
     few are enough). ``None``: no per-patch evidence, the window probability alone
     decides (the naive reference)."""
+    speech_pauses: tuple[float, ...] | None = None
+    """Pause shares (``speech_cues.pause_share``) of the same patches; ``None``: not
+    measured, the logits alone decide."""
     segment_patches: int = 1
     """Patches the window probabilities rest on (the segment's evidence)."""
     stale: bool = False
     """No patch of the audio since the last silent or steady hop has been judged yet."""
+
+
+def could_be_speech(
+    config: AnalyzerConfig, logit: float, pauses: float | None, *, holding: bool = False
+) -> bool:
+    """One patch could be speech: a calibrated speech logit music stays below
+    (``speech_hold_logit``), or one the head is unsure of with the pauses of speech (less of
+    both will do to hold speech already entered: ``speech_cue_hold_*``)."""
+    if logit >= config.speech_hold_logit:
+        return True
+    if holding:
+        least_logit, least_pauses = config.speech_cue_hold_logit, config.speech_cue_hold_pauses
+    else:
+        least_logit, least_pauses = config.speech_cue_logit, config.speech_cue_pauses
+    return pauses is not None and logit >= least_logit and pauses >= least_pauses
+
+
+def sounds_like_speech(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
+    """One patch sounds like speech: a calibrated speech logit the devset's voices reach
+    (``speech_patch_logit``), or one the head is unsure of with the pauses of speech."""
+    if logit >= config.speech_patch_logit:
+        return True
+    return (
+        pauses is not None
+        and logit >= config.speech_cue_logit
+        and pauses >= config.speech_cue_pauses
+    )
+
+
+def patch_could_be_speech(
+    config: AnalyzerConfig, speech_head: LogisticHead, patch: PatchResult
+) -> bool:
+    """:func:`could_be_speech` of a judged patch (its raw speech logit calibrated)."""
+    logit = speech_head.platt_a * patch.speech_logit + speech_head.platt_b
+    return could_be_speech(config, logit, patch.speech_pauses)
 
 
 class MoodStateMachine:
@@ -101,27 +146,37 @@ class MoodStateMachine:
             return MoodState.SPEECH
         return self._mood(obs)
 
+    def sounds_like_speech(self, logit: float, pauses: float | None) -> bool:
+        """:func:`sounds_like_speech` under this machine's config."""
+        return sounds_like_speech(self.config, logit, pauses)
+
+    def could_be_speech(self, logit: float, pauses: float | None) -> bool:
+        """:func:`could_be_speech` under this machine's config."""
+        return could_be_speech(self.config, logit, pauses)
+
     def _speech_wanted(self, obs: Observation) -> bool | None:
         """The patch rule: True (speech), False (not speech) or None (undecided by it)."""
         c = self.config
         logits = obs.speech_logits
         if logits is None:
             return None
+        pauses = obs.speech_pauses or (None,) * len(logits)
+        patches = list(zip(logits, pauses, strict=True))
         need = c.speech_confirm_patches
-        newest = logits[-need:] if len(logits) >= need else ()
+        newest = patches[-need:] if len(patches) >= need else []
         if self.state is MoodState.SPEECH:
-            if newest and all(x < c.speech_hold_logit for x in newest):
+            if newest and not any(could_be_speech(c, *p, holding=True) for p in newest):
                 return False  # that many patches in a row could not be speech
             return obs.speech_probability >= c.speech_exit
-        if obs.speech_probability < c.speech_enter or not logits:
+        if obs.speech_probability < c.speech_enter or not patches:
             return False
-        if newest and all(x >= c.speech_patch_logit for x in newest):
+        if newest and all(self.sounds_like_speech(*p) for p in newest):
             return True
         if self.state in MUSIC_STATES and not self._quiet and self._music_judged:
             return False
         # After a pause, at the start, or in music not yet judged as music.
-        return logits[-1] >= c.speech_patch_logit or bool(
-            newest and all(x >= c.speech_hold_logit for x in newest)
+        return self.sounds_like_speech(*patches[-1]) or bool(
+            newest and all(self.could_be_speech(*p) for p in newest)
         )
 
     def _mood(self, obs: Observation) -> MoodState:
@@ -176,5 +231,7 @@ class MoodStateMachine:
             self._music_judged = False
         if quiet_now or self.state is MoodState.SPEECH:
             return
-        if obs.speech_logits and obs.speech_logits[-1] < self.config.speech_hold_logit:
-            self._music_judged = True
+        if obs.speech_logits:
+            pauses = obs.speech_pauses[-1] if obs.speech_pauses else None
+            if not self.could_be_speech(obs.speech_logits[-1], pauses):
+                self._music_judged = True

@@ -8,7 +8,11 @@ later) decides: if it too differs from the old segment the change is confirmed a
 patches stop counting; if not, nothing changed and the piece keeps its evidence (a new
 section or a fill inside one track is not a new track). A patch judged very differently
 without any mel novelty (speech and music can share a spectral envelope) splits the same
-way. Patches that are silent or a steady tone never vote and never decide a change: a
+way, and so does a patch that could not be speech after one that could (or the other way
+round): the head's speech probability saturates on music as near 1.0 as on a talk, so a
+talk followed by music it is unsure of would otherwise stay one segment, and the talk's
+calm judgements would decide the music's mood. Patches that are silent or a steady tone
+never vote and never decide a change: a
 pause inside a piece does not drop the piece's evidence. For the first couple of patches
 of a confirmed segment the state may move without the usual dwell (the segment is
 *young*).
@@ -23,11 +27,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streamchill.analyzer.mel import FRAMES_PER_S, PATCH_FRAMES
 
+if TYPE_CHECKING:
+    from streamchill.analyzer.heads import LogisticHead
+
+SPEECH_EVIDENCE_PATCHES = 4
+"""The state machine reads a run of at most a few newest patches (``speech_confirm_patches``)."""
 YOUNG_SEGMENT_PATCHES = 2
 """After a change of music, the first two patches may move the state without the dwell:
 the first one can still be tinged by the old music, the second settles it."""
@@ -46,6 +56,9 @@ class PatchResult:
     """Mean level of the patch's audio, dBFS: silent patches do not vote."""
     steady: bool = False
     """The patch is a steady tone, hum or noise: it does not vote either."""
+    speech_pauses: float = 0.0
+    """Share of the patch's frames that pause as speech does, 0..1
+    (``speech_cues.pause_share``): evidence of a voice the speech head never heard."""
 
     @property
     def start_s(self) -> float:
@@ -59,13 +72,16 @@ class PatchResult:
 
 Judge = Callable[[Sequence[PatchResult]], tuple[float, float]]
 """(calm, speech) window probabilities of a group of patches (the heads' aggregation)."""
+SpeechLike = Callable[[PatchResult], bool]
+"""Could this patch be speech (``hysteresis.patch_could_be_speech``)?"""
 
 
 class SegmentTracker:
     """The patches of the window, where the current segment starts, and whether it is young.
 
     ``judge`` turns a group of patches into (calm, speech) probabilities; it decides whether
-    a new patch "judges the music differently" from the segment before it.
+    a new patch "judges the music differently" from the segment before it, and so does
+    ``speech_like`` when given (whether one patch could be speech).
     """
 
     def __init__(
@@ -77,8 +93,10 @@ class SegmentTracker:
         silence_db: float,
         confirm_delta: float,
         patch_change_delta: float,
+        speech_like: SpeechLike | None = None,
     ) -> None:
         self._judge = judge
+        self._speech_like = speech_like
         self._window_frames = window_frames
         self._silence_db = silence_db
         self._confirm_delta = confirm_delta
@@ -188,6 +206,17 @@ class SegmentTracker:
         voting = [p for p in inside if self.voting(p)]
         return voting or inside[-1:]
 
+    def speech_evidence(
+        self, seg: list[PatchResult], speech_head: LogisticHead
+    ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Calibrated speech logits and pause shares of the newest voting patches of
+        ``seg``, oldest first. The state reads logits, not the probability: the probability
+        saturates at 1.0 well before a patch is as clearly speech as the devset's speech is.
+        """
+        newest = [p for p in seg if self.voting(p)][-SPEECH_EVIDENCE_PATCHES:]
+        a, b = speech_head.platt_a, speech_head.platt_b
+        return tuple(a * p.speech_logit + b for p in newest), tuple(p.speech_pauses for p in newest)
+
     def _window(self, new: PatchResult, start: int, stop: int) -> list[PatchResult]:
         """Voting patches that began in [start, stop), inside the window ending with ``new``.
 
@@ -205,6 +234,8 @@ class SegmentTracker:
         dropped; otherwise the segment simply continues, so a steady track keeps its
         steady estimate.
         """
+        if self._speech_like is not None and self._speech_like(old[-1]) != self._speech_like(new):
+            return True  # talk -> music (or back) that the saturated probability hides
         return self._delta(old, new) > tol
 
     def _delta(self, old: list[PatchResult], new: PatchResult) -> float:

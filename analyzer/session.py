@@ -36,17 +36,16 @@ from streamchill.analyzer.features import (
     level_db,
     loudness_features,
 )
-from streamchill.analyzer.hysteresis import MoodStateMachine, Observation
+from streamchill.analyzer.hysteresis import MoodStateMachine, Observation, patch_could_be_speech
 from streamchill.analyzer.mel import FRAMES_PER_S, HOP_SIZE, N_MELS, PATCH_FRAMES, MelFrameStream
 from streamchill.analyzer.models_bundle import ModelBundle, shared_models
 from streamchill.analyzer.ring import Ring
 from streamchill.analyzer.segments import PatchResult, SegmentTracker
 from streamchill.analyzer.signal_checks import novelty, steady_kind
+from streamchill.analyzer.speech_cues import pause_share
 
 TOP_TAGS = 3
 NOVELTY_REFERENCE_S = 8.0
-SPEECH_LOGITS_KEPT = 4
-"""The state machine reads a run of at most a few newest patches (``speech_confirm_patches``)."""
 TEMPO_EVERY_HOPS = 2
 """The tempo autocorrelation spans 12 s; refreshing it every other hop loses nothing."""
 
@@ -108,6 +107,7 @@ class Session:
             silence_db=c.silence_db,
             confirm_delta=c.change_confirm_delta,
             patch_change_delta=c.patch_change_delta,
+            speech_like=functools.partial(patch_could_be_speech, c, self._models.speech),
         )
         self._patch_hop_frames = max(1, round(c.patch_interval_s * FRAMES_PER_S))
         self._second_patch_frames = max(1, round(c.second_patch_after_s * FRAMES_PER_S))
@@ -239,6 +239,7 @@ class Session:
         speech_p = bundle.speech.window_probability(speech_logits) if len(seg) else 0.0
         if silent or steady:
             self._quiet_until = self._mel_ring.total
+        newest_logits, newest_pauses = self._segments.speech_evidence(seg, bundle.speech)
         obs = Observation(
             media_time_s=self.media_time_s,
             calm_probability=calm_p,
@@ -247,7 +248,8 @@ class Session:
             steady=steady,
             has_patch=bool(seg),
             fresh_segment=fresh,
-            speech_logits=self._speech_logits(seg),
+            speech_logits=newest_logits,
+            speech_pauses=newest_pauses,
             # Judged since the pause: a voting patch holds at least half a patch of it.
             stale=self._last_voting_end - PATCH_FRAMES // 2 < self._quiet_until,
             segment_patches=len(seg),
@@ -315,9 +317,9 @@ class Session:
         seg = self._segments.current(end_frame)
         if not self._machine.settled or len(seg) < self.config.confident_after_patches:
             return False
-        # A patch that could be speech asks for the next one at the usual rate.
-        newest = self._speech_logits(seg)
-        return not newest or newest[-1] < self.config.speech_hold_logit
+        # A patch that could be speech, or pauses as speech does, asks for the next one.
+        c, (logits, pauses) = self.config, self._segments.speech_evidence(seg, self._models.speech)
+        return not logits or (logits[-1] < c.speech_hold_logit and pauses[-1] < c.speech_cue_pauses)
 
     def _judge_patch(self, start: int) -> bool:
         """Judge the patch starting at mel frame ``start``; return whether a segment began."""
@@ -330,6 +332,7 @@ class Session:
             tags=np.zeros(0, np.float32),
             level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
             steady=steady_kind(frames, self.config) is not None,
+            speech_pauses=pause_share(frames),
         )
         doubt = self._cascade.doubt(self._segments, probe, self._judge_group)
         result = self._models.judge(frames, probe, self._cascade, doubt)
@@ -355,16 +358,6 @@ class Session:
         start = max(0, end_sample - int(c.window_s * TARGET_RATE_HZ))
         self._danceability = self._dance_meter.value(start, end_sample)
         self._danceability_at_s = end_sample / TARGET_RATE_HZ
-
-    def _speech_logits(self, seg: list[PatchResult]) -> tuple[float, ...]:
-        """Calibrated speech logits of the segment's newest voting patches, oldest first.
-
-        The state reads logits, not the probability: the probability saturates at 1.0 well
-        before a patch is as clearly speech as the devset's speech is.
-        """
-        head = self._models.speech
-        newest = [p for p in seg if self._segments.voting(p)][-SPEECH_LOGITS_KEPT:]
-        return tuple(head.platt_a * p.speech_logit + head.platt_b for p in newest)
 
     def _frames_at(self, start_frame: int) -> np.ndarray:
         frames = self._mel_ring.since(start_frame)[:PATCH_FRAMES]

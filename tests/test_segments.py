@@ -153,3 +153,26 @@ def test_a_new_segment_is_young_for_its_first_patches_only() -> None:
     young += [t.hop(new_segment=False, judged=0)]  # hops without a patch do not count down
     young += [t.hop(new_segment=False, judged=1) for _ in range(YOUNG_SEGMENT_PATCHES)]
     assert young == [True, False, True, False]
+
+
+def test_music_the_speech_probability_hides_after_a_talk_is_a_new_segment() -> None:
+    """Music the head is unsure of (0.9 here, near the talk's 1.0) after a talk: only
+    whether each patch could be speech tells them apart, and two patches confirm it."""
+
+    def split_on_speech() -> SegmentTracker:
+        return SegmentTracker(judge=judge, window_frames=WINDOW, max_patches=14,
+                              silence_db=-55.0, confirm_delta=0.25, patch_change_delta=0.7,
+                              speech_like=lambda p: p.speech_logit >= 0.95)  # fmt: skip
+
+    for t, splits in ((tracker(), False), (split_on_speech(), True)):
+        for i in range(4):
+            t.add(patch(i, 0.2, speech=1.0))  # the talk: its calm judgement is meaningless
+        assert t.add(patch(4, 0.7, speech=0.9)) is False
+        assert t.add(patch(4.33, 0.75, speech=0.9)) is splits
+        assert (len(t.current(6 * STEP)) == 2) is splits
+    t = split_on_speech()
+    for i in range(4):
+        t.add(patch(i, 0.2, speech=1.0))
+    t.add(patch(4, 0.2, speech=0.9))  # one patch between two sentences...
+    assert t.add(patch(4.33, 0.2, speech=1.0)) is False  # ...and the talk goes on
+    assert len(t.current(6 * STEP)) == 6

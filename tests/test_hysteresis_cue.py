@@ -1,0 +1,90 @@
+"""The speech rule with the pause share: a patch the speech head is unsure of sounds like
+speech when its audio pauses as speech does, and never on the pause share alone."""
+
+from __future__ import annotations
+
+from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.events import MoodState
+from streamchill.analyzer.hysteresis import MoodStateMachine, Observation
+
+UNSURE = 8.0
+"""A calibrated speech logit an unseen voice gets, and ambient music too."""
+MUSIC = -20.0
+PAUSES = 0.5
+"""The pause share of speech (devset median 0.51)."""
+STEADY = 0.0
+
+
+def obs(
+    t: float, logits: tuple[float, ...], pauses: tuple[float, ...], **kw: object
+) -> Observation:
+    base: dict[str, object] = {
+        "calm_probability": 0.9, "speech_probability": 0.99, "silent": False, "steady": False,
+        "has_patch": True, "fresh_segment": False, "segment_patches": len(logits),
+        "stale": False,
+    }  # fmt: skip
+    base.update(kw)
+    return Observation(media_time_s=t, speech_logits=logits, speech_pauses=pauses, **base)  # type: ignore[arg-type]
+
+
+def test_an_unsure_patch_that_pauses_like_speech_is_speech_at_the_start() -> None:
+    m = MoodStateMachine(AnalyzerConfig())
+    assert m.update(obs(3.0, (UNSURE,), (PAUSES,))) is MoodState.SPEECH
+
+
+def test_an_unsure_patch_without_pauses_is_not() -> None:
+    m = MoodStateMachine(AnalyzerConfig())
+    assert m.update(obs(3.0, (UNSURE,), (STEADY,))) is MoodState.CALM
+
+
+def test_pauses_alone_never_make_music_speech() -> None:
+    m = MoodStateMachine(AnalyzerConfig())
+    assert m.update(obs(3.0, (MUSIC,), (0.9,), speech_probability=0.0)) is MoodState.CALM
+    assert m.update(obs(4.0, (MUSIC, MUSIC), (0.9, 0.9), speech_probability=0.0)) is (
+        MoodState.CALM
+    )
+
+
+def test_inside_music_judged_music_it_takes_two_such_patches_in_a_row() -> None:
+    m = MoodStateMachine(AnalyzerConfig())
+    m.update(obs(3.0, (MUSIC,), (STEADY,), speech_probability=0.0))
+    assert m.update(obs(4.0, (MUSIC, UNSURE), (STEADY, PAUSES))) is MoodState.CALM
+    assert m.update(obs(5.0, (MUSIC, UNSURE, UNSURE), (STEADY, PAUSES, PAUSES))) is (
+        MoodState.SPEECH
+    )
+
+
+def test_speech_entered_on_pauses_holds_on_them_and_ends_when_they_stop() -> None:
+    m = MoodStateMachine(AnalyzerConfig())
+    assert m.update(obs(3.0, (UNSURE,), (PAUSES,))) is MoodState.SPEECH
+    assert m.update(obs(4.0, (UNSURE, UNSURE), (PAUSES, PAUSES))) is MoodState.SPEECH
+    # Ambient music after the talk: the head still unsure, but nothing pauses any more.
+    assert m.update(obs(5.0, (UNSURE, UNSURE, UNSURE), (PAUSES, PAUSES, STEADY))) is (
+        MoodState.SPEECH
+    )
+    assert m.update(obs(6.0, (UNSURE,) * 4, (PAUSES, PAUSES, STEADY, STEADY))) is MoodState.CALM
+
+
+def test_without_pause_shares_the_logits_alone_decide() -> None:
+    m = MoodStateMachine(AnalyzerConfig())
+    o = Observation(media_time_s=3.0, calm_probability=0.9, speech_probability=0.99,
+                    silent=False, steady=False, has_patch=True, fresh_segment=False,
+                    speech_logits=(UNSURE,))  # fmt: skip
+    assert m.update(o) is MoodState.CALM
+
+
+def test_fewer_pauses_hold_speech_but_do_not_enter_it() -> None:
+    c = AnalyzerConfig()
+    some = (c.speech_cue_hold_pauses + c.speech_cue_pauses) / 2
+    m = MoodStateMachine(c)
+    assert m.update(obs(3.0, (UNSURE, UNSURE), (some, some), fresh_segment=True)) is (
+        MoodState.CALM
+    )
+    m = MoodStateMachine(c)
+    assert m.update(obs(3.0, (UNSURE,), (PAUSES,))) is MoodState.SPEECH
+    newest = (UNSURE, UNSURE, UNSURE)
+    assert m.update(obs(6.0, newest, (PAUSES, some, some))) is MoodState.SPEECH
+    low = (c.speech_cue_hold_logit + c.speech_cue_logit) / 2  # a child's word, say
+    assert m.update(obs(9.0, (UNSURE, low, low), (PAUSES,) * 3)) is MoodState.SPEECH
+    m = MoodStateMachine(c)
+    assert m.update(obs(3.0, (low,), (PAUSES,))) is MoodState.CALM  # but does not enter it
