@@ -25,6 +25,9 @@ def _f(x: object, digits: int = 3) -> str:
 def tables(report: dict) -> str:
     calm = report["calm"]
     out: list[str] = []
+    if "features" in calm:
+        f = calm["features"]
+        out.append(f"Features: MSD tags from `{f['msd_tags']}`, MTT tags from `{f['mtt_tags']}`.\n")
     out.append("Clips (tracks) per source; set-aside sources never enter a fit or a choice:\n")
     out.append("| source | calm | aggressive | set |")
     out.append("|---|---|---|---|")
@@ -59,14 +62,16 @@ def tables(report: dict) -> str:
 def per_source_table(calm: dict) -> list[str]:
     """The selection figures of issue 14 per source, shipped judgement vs the fixed prior."""
     reps = {v["variant"]: v for v in calm["variants"]}
-    ship, prior = reps[calm["shipped"]], reps["prior-msd"]
+    bar = calm.get("bar", "prior-msd")
+    ship, prior = reps[calm["shipped"]], reps[bar]
 
     def within(rep: dict, src: str) -> float | None:
         return {**rep["within_source_auc"], **rep["holdout_within_source_auc"]}.get(src)
 
     sc, pc = calm["shipped_calibration"], calm["prior_calibration"]
     out = [
-        f"Shipped: **{calm['shipped']}** ({calm['why']}). Per source, shipped vs prior (the "
+        f"Shipped: **{calm['shipped']}** ({calm['why']}). Per source, shipped vs the prior "
+        f"{bar} (the "
         "selection figures): ROC-AUC within the source on out-of-source logits (development "
         "sources: leave-one-source-out fits; set-aside sources: fitted on all development "
         "sources), and accuracy at 0.5 / ECE / confidently wrong with each one's shipped "
@@ -137,10 +142,12 @@ def calibration_tables(calm: dict) -> list[str]:
             f"| {_part(h['development'])} | {_part(h['all'])} "
             f"| {_f(fl['mean'])} / {_f(fl['p95'])} | {flag} |"
         )
+    shipped_key = (ship["family"], ship["fit_on"])
     shown = [
         c
         for c in calm["calibrations_tried"]
-        if c["judgement"] == "shipped" and c["family"] in ("platt", "beta")
+        if c["judgement"] == "shipped"
+        and (c["family"] in ("platt", "beta") or (c["family"], c["fit_on"]) == shipped_key)
     ]
     out.append("")
     out.append(
