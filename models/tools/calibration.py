@@ -296,14 +296,16 @@ def choose(candidates: list[dict]) -> dict:
             and h["set_aside"]["confidently_wrong"] <= MAX_CONFIDENTLY_WRONG
             and h["development"]["confidently_wrong"] <= MAX_CONFIDENTLY_WRONG
         )
-    pool = [c for c in candidates if c["eligible"]] or [c for c in candidates if c["runtime"]]
+    pool = [c for c in candidates if c["eligible"]]
+    if not pool:  # none holds the bar: the least confidently wrong of the runtime's maps
 
-    def worst_wrong(c: dict) -> float:
-        h = c["held_out"]
-        return max(h["set_aside"]["confidently_wrong"], h["development"]["confidently_wrong"])
+        def worst_wrong(c: dict) -> float:
+            h = c["held_out"]
+            return max(h["set_aside"]["confidently_wrong"], h["development"]["confidently_wrong"])
 
-    least = min(worst_wrong(c) for c in pool)
-    pool = [c for c in pool if worst_wrong(c) == least]
+        runtime = [c for c in candidates if c["runtime"]]
+        least = min(worst_wrong(c) for c in runtime)
+        pool = [c for c in runtime if worst_wrong(c) == least]
     return min(pool, key=lambda c: (c["held_out"]["set_aside"]["ece"], c["held_out"]["all"]["ece"]))
 
 
