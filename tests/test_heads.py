@@ -105,7 +105,8 @@ def test_msd_mtt_head_is_the_mean_prior_plus_a_bounded_correction() -> None:
 def test_shipped_calm_head_is_prior_based_and_bounded() -> None:
     data = json.loads(model_path("calm_head.json").read_text())
     head = LogisticHead.from_dict(data)
-    assert head.inputs == "msd_prior+tags"
+    assert head.inputs == "msd_mtt_prior+tags"
+    assert len(head.coef) == 100
     assert 0.0 <= head.correction_bound <= 3.0
     # A window with no patches is unsure.
     assert head.window_probability(np.array([])) == 0.5
