@@ -1,18 +1,20 @@
 """The calm judgement's variants, the choice among them, its calibration and the head file.
 
 One command rebuilds everything (judgement, calibration, ``models/calm_head.json``,
-``models/head_report.json`` and the tables of ``models/MODEL_CARD.md``)::
+``models/head_report.json`` and the tables of ``models/MODEL_CARD.md``); the shipped v5 was
+built on the student backbone's features::
 
-    python models/tools/train_heads.py --version N [--features PATH] [--report-only]
+    python models/tools/train_heads.py --version 5 --features data/student/features-student_f32.npz
 
-``--features`` points at another per-patch feature cache (same keys as
-``data/devset/features.npz``: ``clip_ids``, ``patch_clip``, ``tags`` [P, 50] MSD tag
-probabilities, ``emb`` [P, 200]) -- e.g. a student backbone's outputs on the same clips;
-``--report-only PATH`` writes the report (calm head included) there without touching the
-shipped files. Build-time only, called by ``train_heads.py`` beside it; the protocol (splits,
-selection figures) is in ``transfer_eval.py``, the calibration (held-out maps, shipping rule)
-in ``calibration.py``. ``ds`` is ``train_heads.Dataset``: clips with their labels, tracks,
-source packages and per-patch tags.
+A feature cache has the keys of ``data/devset/features.npz`` (``clip_ids``, ``patch_clip``,
+``tags`` [P, 50] MSD tag probabilities, ``emb`` [P, 200]) plus ``mtt`` [P, 50] MTT tag
+probabilities, or those come from another cache (``--mtt-features``); ``--report-only PATH``
+writes the report (calm head included) there without touching the shipped files, and
+``--judge-head HEAD`` adds a head file's own figures on those features. Build-time only,
+called by ``train_heads.py`` beside it; the protocol (splits, selection figures) is in
+``transfer_eval.py``, the calibration (held-out maps, shipping rule) in ``calibration.py``.
+``ds`` is ``train_heads.Dataset``: clips with their labels, tracks, source packages and
+per-patch MSD and MTT tags.
 """
 
 from __future__ import annotations

@@ -3,19 +3,22 @@
 Build-time only (needs scikit-learn: ``pip install -e '.[train]'``), never at run time.
 
     python models/devset/build_devset.py                # cut the clips from Debian packages
-    python models/tools/train_heads.py --version N      # features -> report -> heads, card
+    python models/tools/train_heads.py --version 5 --features data/student/features-student_f32.npz
 
 Every clip is cut into non-overlapping 3 s patches, which the shipped LiteRT backbone turns
 into tags [50] and an embedding [200] (cached in data/devset/features.npz; ``--features``
-names another cache, e.g. a student backbone's outputs on the same clips, and
-``--report-only PATH`` judges it without touching the shipped files).
+names another cache, e.g. the student backbone's outputs on the same clips, which also holds
+its MTT tags [50]; ``--mtt-features`` takes the MTT tags from another cache;
+``--report-only PATH`` judges it without touching the shipped files). The calm judgement
+needs MTT tags.
 
 Calm judgement (``calm_judgement.py``, ``transfer_eval.py``, ``calibration.py`` beside this
 script): every variant in ``VARIANTS`` goes through a protocol that measures transfer to
 sources it never saw — whole sources set aside before any fitting, selection by the mean AUC
 within development sources that hold both classes (leave-one-source-out fits), the untrained
-MSD tag prior as the bar — and the winner's calibration map is chosen among candidates
-measured with held-out maps (each clip's probability from a map that never saw its source).
+mean of the MSD and MTT tag priors as the bar — and the winner's calibration map is chosen
+among candidates measured with held-out maps (each clip's probability from a map that never
+saw its source).
 The report goes to models/head_report.json and the tables of models/MODEL_CARD.md
 (``model_card.py``), including the per-source selection figures of the shipped judgement and
 of the fixed prior.
