@@ -97,8 +97,19 @@ def per_source_table(calm: dict) -> list[str]:
         "Mean within-source AUC over the development sources holding both classes: shipped "
         f"{_f(ship['selection_mean_within_source_auc'])}, prior "
         f"{_f(prior['selection_mean_within_source_auc'])}; set-aside AUC shipped "
-        f"{_f(ship['holdout']['auc'])}, prior {_f(prior['holdout']['auc'])}.\n"
+        f"{_f(ship['holdout']['auc'])}, prior {_f(prior['holdout']['auc'])}."
     )
+    diff = calm.get("shipped_minus_prior")
+    if diff and calm["shipped"] != bar:
+        w, h = diff["mean_within_source_auc"], diff["set_aside_auc"]
+        out[-1] += (
+            f" Shipped minus prior, 90 % interval over resampled tracks (share of resamples with "
+            f"the shipped judgement ahead): within-source {w['difference']:+.3f} "
+            f"[{w['interval_90'][0]:+.3f}, {w['interval_90'][1]:+.3f}] ({w['share_ahead']:.0%}), "
+            f"set-aside {h['difference']:+.3f} [{h['interval_90'][0]:+.3f}, "
+            f"{h['interval_90'][1]:+.3f}] ({h['share_ahead']:.0%})."
+        )
+    out[-1] += "\n"
     return out
 
 
