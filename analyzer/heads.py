@@ -16,6 +16,11 @@ JSON shape::
 on the standardized tags, bounded to ``correction_bound`` logits by a tanh (0 bound: the
 prior alone). The prior transfers to music nobody trained on; the bound keeps whatever the
 devset taught from overruling it.
+
+``inputs: "msd_mtt_prior+tags"`` (calm-5 on) is the same shape on both taggers: patch logit =
+the mean of the MSD and MTT prior logits (``analyzer.baseline.msd_mtt_prior_logit``) + a
+bounded correction on the 100 standardized tags [MSD 50 | MTT 50]. It needs the MTT tags
+(``mtt_tags``), which the student backbone gives with the MSD tags in one pass.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from streamchill.analyzer.baseline import tag_prior_logit
+from streamchill.analyzer.baseline import msd_mtt_prior_logit, tag_prior_logit
 from streamchill.analyzer.errors import ModelLoadError
 
-INPUT_KINDS = ("embedding", "tags", "embedding+tags", "msd_prior+tags")
+INPUT_KINDS = ("embedding", "tags", "embedding+tags", "msd_prior+tags", "msd_mtt_prior+tags")
+PRIOR_KINDS = ("msd_prior+tags", "msd_mtt_prior+tags")
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,12 @@ class LogisticHead:
     platt_a: float
     platt_b: float
     correction_bound: float = 0.0
-    """For ``msd_prior+tags``: the most the learned correction may move a patch logit."""
+    """For the prior kinds: the most the learned correction may move a patch logit."""
+
+    @property
+    def needs_mtt_tags(self) -> bool:
+        """Whether ``patch_logits`` needs the MTT tags (only the student backbone gives them)."""
+        return self.inputs == "msd_mtt_prior+tags"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LogisticHead:
@@ -88,11 +99,20 @@ class LogisticHead:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelLoadError(f"model head {path} is unreadable or corrupt: {exc}") from exc
 
-    def _inputs(self, tags: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+    def _inputs(
+        self, tags: np.ndarray, embeddings: np.ndarray, mtt_tags: np.ndarray | None
+    ) -> np.ndarray:
         if self.inputs == "embedding":
             x = embeddings
         elif self.inputs in ("tags", "msd_prior+tags"):
             x = tags
+        elif self.inputs == "msd_mtt_prior+tags":
+            if mtt_tags is None:
+                raise ModelLoadError(
+                    f"head {self.name!r} judges on MSD and MTT tags but the backbone gives no "
+                    "MTT tags; it needs the student backbone (or an older head file)"
+                )
+            x = np.concatenate([tags, np.atleast_2d(mtt_tags)], axis=-1)
         else:
             x = np.concatenate([embeddings, tags], axis=-1)
         if x.shape[-1] != len(self.coef):
@@ -107,15 +127,18 @@ class LogisticHead:
     ) -> np.ndarray:
         """One uncalibrated logit per patch: [N, 50] MSD tags, [N, 200] -> [N].
 
-        ``mtt_tags`` ([N, 50] MagnaTagATune tags, from the student backbone) is for input kinds
-        that read them; the kinds above ignore it."""
-        x = self._inputs(np.atleast_2d(tags), np.atleast_2d(embeddings)).astype(np.float64)
+        ``mtt_tags`` ([N, 50] MagnaTagATune tags, from the student backbone) is read by
+        ``msd_mtt_prior+tags`` (which fails without them); the other kinds ignore it."""
+        x = self._inputs(np.atleast_2d(tags), np.atleast_2d(embeddings), mtt_tags)
+        x = x.astype(np.float64)
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
-        if self.inputs != "msd_prior+tags":
+        if self.inputs not in PRIOR_KINDS:
             return z
         bound = self.correction_bound
         correction = bound * np.tanh(z / bound) if bound > 0 else np.zeros_like(z)
-        return tag_prior_logit(x) + correction
+        if self.inputs == "msd_prior+tags":
+            return tag_prior_logit(x) + correction
+        return msd_mtt_prior_logit(x[:, :50], x[:, 50:]) + correction
 
     def window_probability(self, logits: np.ndarray) -> float:
         """Calibrated probability for a window whose patches gave ``logits`` (0.5 if empty)."""

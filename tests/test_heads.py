@@ -1,4 +1,4 @@
-"""The calm judgement's head kinds on arrays: the fixed tag prior and its bounded correction."""
+"""The calm judgement's head kinds on arrays: the fixed tag priors and their bounded correction."""
 
 from __future__ import annotations
 
@@ -7,19 +7,32 @@ import json
 import numpy as np
 import pytest
 
-from streamchill.analyzer.baseline import AGGRESSIVE_TAGS, CALM_TAGS, MSD_TAGS, tag_prior_logit
+from streamchill.analyzer.baseline import (
+    AGGRESSIVE_TAGS,
+    CALM_TAGS,
+    MSD_TAGS,
+    MTT_AGGRESSIVE_TAGS,
+    MTT_CALM_TAGS,
+    msd_mtt_prior_logit,
+    mtt_prior_logit,
+    mtt_tag_names,
+    tag_prior_logit,
+)
+from streamchill.analyzer.errors import ModelLoadError
 from streamchill.analyzer.heads import LogisticHead
 from streamchill.analyzer.model_files import model_path
 
 
-def prior_head(coef: np.ndarray, intercept: float, bound: float) -> LogisticHead:
+def prior_head(
+    coef: np.ndarray, intercept: float, bound: float, inputs: str = "msd_prior+tags"
+) -> LogisticHead:
     return LogisticHead.from_dict(
         {
             "name": "calm",
             "version": "t",
-            "inputs": "msd_prior+tags",
-            "mean": [0.0] * 50,
-            "scale": [1.0] * 50,
+            "inputs": inputs,
+            "mean": [0.0] * len(coef),
+            "scale": [1.0] * len(coef),
             "coef": coef.tolist(),
             "intercept": intercept,
             "correction_bound": bound,
@@ -57,10 +70,43 @@ def test_the_correction_never_moves_a_patch_more_than_its_bound() -> None:
     assert np.abs(moved).max() > 1.9  # the bound is reached, not just respected
 
 
+def mtt_with(calm: float, aggressive: float) -> np.ndarray:
+    t = np.zeros((1, 50))
+    names = mtt_tag_names()
+    t[0, names.index(MTT_CALM_TAGS[0])] = calm
+    t[0, names.index(MTT_AGGRESSIVE_TAGS[0])] = aggressive
+    return t
+
+
+def test_mtt_prior_reads_the_shipped_tag_list() -> None:
+    assert list(mtt_tag_names()) == json.loads(model_path("mtt_tags.json").read_text())
+    assert mtt_prior_logit(mtt_with(0.8, 0.1))[0] > 1.5
+    assert mtt_prior_logit(mtt_with(0.1, 0.8))[0] < -1.5
+    assert mtt_prior_logit(mtt_with(0.0, 0.0))[0] == pytest.approx(0.0)
+    # The two taggers disagreeing leaves the mean prior unsure.
+    assert msd_mtt_prior_logit(tags_with(0.8, 0.1), mtt_with(0.1, 0.8))[0] == pytest.approx(0.0)
+
+
+def test_msd_mtt_head_is_the_mean_prior_plus_a_bounded_correction() -> None:
+    rng = np.random.default_rng(3)
+    tags, mtt = rng.random((300, 50)), rng.random((300, 50))
+    emb = np.zeros((300, 200))
+    kind = "msd_mtt_prior+tags"
+    alone = prior_head(rng.normal(size=100), 3.0, bound=0.0, inputs=kind)
+    assert alone.needs_mtt_tags
+    assert np.allclose(alone.patch_logits(tags, emb, mtt), msd_mtt_prior_logit(tags, mtt))
+    head = prior_head(rng.normal(size=100) * 50, 20.0, bound=1.0, inputs=kind)
+    moved = head.patch_logits(tags, emb, mtt) - msd_mtt_prior_logit(tags, mtt)
+    assert np.all(np.abs(moved) <= 1.0 + 1e-9) and np.abs(moved).max() > 0.9
+    with pytest.raises(ModelLoadError, match="no MTT tags"):
+        head.patch_logits(tags, emb)
+
+
 def test_shipped_calm_head_is_prior_based_and_bounded() -> None:
     data = json.loads(model_path("calm_head.json").read_text())
     head = LogisticHead.from_dict(data)
-    assert head.inputs == "msd_prior+tags"
+    assert head.inputs == "msd_mtt_prior+tags"
+    assert len(head.coef) == 100
     assert 0.0 <= head.correction_bound <= 3.0
     # A window with no patches is unsure.
     assert head.window_probability(np.array([])) == 0.5

@@ -5,6 +5,8 @@ The clips in ``tests/data/judgement/`` are 12 s excerpts from allowed devset sou
 with ``check=`` in ``models/devset/manifest.csv``; sources and licenses in their
 ``LICENSES.md``). The v3 head (trained on the 200-d embedding) called slow ambient and
 chillout electronic from unseen games aggressive; the hedgewars clip here got 0.24 from it.
+The fixed MSD + MTT prior alone (no correction) fails here too: flare's battle theme lands
+at 0.59 and freedroidrpg's ambience at 0.37 (models/MODEL_CARD.md, calm judgement v5).
 """
 
 from __future__ import annotations
@@ -15,12 +17,19 @@ from pathlib import Path
 import pytest
 
 from streamchill.analyzer.config import AnalyzerConfig
+from streamchill.analyzer.heads import LogisticHead
+from streamchill.analyzer.model_files import model_path
 from streamchill.streamer.commands.cli import main
 
 CLIPS = Path(__file__).parent / "data" / "judgement"
 CALM = sorted(CLIPS.glob("calm-*.ogg"))
 BATTLE = sorted(CLIPS.glob("battle-*.ogg"))
 CONFIG = AnalyzerConfig()
+
+
+def test_the_runtime_judges_on_both_taggers() -> None:
+    """The checks below exercise the shipped judgement: the MSD + MTT prior kind."""
+    assert LogisticHead.load(model_path("calm_head.json")).needs_mtt_tags
 
 
 def analyze(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:

@@ -93,7 +93,8 @@ def test_the_shared_bundle_holds_the_shared_student() -> None:
 
 
 def test_heads_of_the_existing_kinds_ignore_mtt_tags(reference: Any) -> None:
-    head = LogisticHead.load(model_path("calm_head.json"))
+    # The speech head reads embedding + tags; the calm head (v5) is the kind that reads MTT.
+    head = LogisticHead.load(model_path("speech_head.json"))
     tags, emb = reference["msd"], reference["emb"]
     np.testing.assert_array_equal(
         head.patch_logits(tags, emb), head.patch_logits(tags, emb, mtt_tags=reference["mtt"])

@@ -25,6 +25,9 @@ def _f(x: object, digits: int = 3) -> str:
 def tables(report: dict) -> str:
     calm = report["calm"]
     out: list[str] = []
+    if "features" in calm:
+        f = calm["features"]
+        out.append(f"Features: MSD tags from `{f['msd_tags']}`, MTT tags from `{f['mtt_tags']}`.\n")
     out.append("Clips (tracks) per source; set-aside sources never enter a fit or a choice:\n")
     out.append("| source | calm | aggressive | set |")
     out.append("|---|---|---|---|")
@@ -59,14 +62,16 @@ def tables(report: dict) -> str:
 def per_source_table(calm: dict) -> list[str]:
     """The selection figures of issue 14 per source, shipped judgement vs the fixed prior."""
     reps = {v["variant"]: v for v in calm["variants"]}
-    ship, prior = reps[calm["shipped"]], reps["prior-msd"]
+    bar = calm.get("bar", "prior-msd")
+    ship, prior = reps[calm["shipped"]], reps[bar]
 
     def within(rep: dict, src: str) -> float | None:
         return {**rep["within_source_auc"], **rep["holdout_within_source_auc"]}.get(src)
 
     sc, pc = calm["shipped_calibration"], calm["prior_calibration"]
     out = [
-        f"Shipped: **{calm['shipped']}** ({calm['why']}). Per source, shipped vs prior (the "
+        f"Shipped: **{calm['shipped']}** ({calm['why']}). Per source, shipped vs the prior "
+        f"{bar} (the "
         "selection figures): ROC-AUC within the source on out-of-source logits (development "
         "sources: leave-one-source-out fits; set-aside sources: fitted on all development "
         "sources), and accuracy at 0.5 / ECE / confidently wrong with each one's shipped "
@@ -92,8 +97,19 @@ def per_source_table(calm: dict) -> list[str]:
         "Mean within-source AUC over the development sources holding both classes: shipped "
         f"{_f(ship['selection_mean_within_source_auc'])}, prior "
         f"{_f(prior['selection_mean_within_source_auc'])}; set-aside AUC shipped "
-        f"{_f(ship['holdout']['auc'])}, prior {_f(prior['holdout']['auc'])}.\n"
+        f"{_f(ship['holdout']['auc'])}, prior {_f(prior['holdout']['auc'])}."
     )
+    diff = calm.get("shipped_minus_prior")
+    if diff and calm["shipped"] != bar:
+        w, h = diff["mean_within_source_auc"], diff["set_aside_auc"]
+        out[-1] += (
+            f" Shipped minus prior, 90 % interval over resampled tracks (share of resamples with "
+            f"the shipped judgement ahead): within-source {w['difference']:+.3f} "
+            f"[{w['interval_90'][0]:+.3f}, {w['interval_90'][1]:+.3f}] ({w['share_ahead']:.0%}), "
+            f"set-aside {h['difference']:+.3f} [{h['interval_90'][0]:+.3f}, "
+            f"{h['interval_90'][1]:+.3f}] ({h['share_ahead']:.0%})."
+        )
+    out[-1] += "\n"
     return out
 
 
@@ -137,10 +153,12 @@ def calibration_tables(calm: dict) -> list[str]:
             f"| {_part(h['development'])} | {_part(h['all'])} "
             f"| {_f(fl['mean'])} / {_f(fl['p95'])} | {flag} |"
         )
+    shipped_key = (ship["family"], ship["fit_on"])
     shown = [
         c
         for c in calm["calibrations_tried"]
-        if c["judgement"] == "shipped" and c["family"] in ("platt", "beta")
+        if c["judgement"] == "shipped"
+        and (c["family"] in ("platt", "beta") or (c["family"], c["fit_on"]) == shipped_key)
     ]
     out.append("")
     out.append(

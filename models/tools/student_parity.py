@@ -33,12 +33,12 @@ from distil_student import MTT_TEACHER, OUT, MttTeacher
 from student_check import StudentTagger
 from transfer_eval import HOLDOUT_SOURCES, Variant, evaluate_variant, tag_prior_logit
 
+from streamchill.analyzer.baseline import MTT_AGGRESSIVE_TAGS, MTT_CALM_TAGS
 from streamchill.analyzer.mel import mel_frames, patches
 
 GATE = 0.01
-MTT_CALM = ("slow", "ambient", "quiet", "soft", "new age")
-MTT_AGGRESSIVE = ("fast", "loud", "metal", "rock", "techno", "drums")
-"""The fixed MTT mapping of ../shared/notes/judgement-out-of-domain.md (issue 14)."""
+MTT_CALM, MTT_AGGRESSIVE = MTT_CALM_TAGS, MTT_AGGRESSIVE_TAGS
+"""The fixed MTT mapping of issue 14 (``analyzer.baseline``, which the runtime uses)."""
 
 
 def clip_patches(row: dict[str, str]) -> np.ndarray:
@@ -120,7 +120,7 @@ def judge(name: str, rows: list[dict[str, str]], feats: dict[str, np.ndarray]) -
     _, speech = th.train_head(ds, "speech", th.SPEECH_LABELS, th.MUSIC_LABELS, set(), grid)
     keep = np.isin(feats["patch_clip"], [feats["clip_ids"].tolist().index(c) for c in ds.clip_ids])
     both = np.concatenate([ds.tags, feats["mtt"][keep]], axis=1)
-    cs = clip_set(ds, both, ds.x[:, :200])
+    cs = clip_set(ds, both, ds.x[:, :200], ds.mtt)
     hold = np.isin(cs.sources, HOLDOUT_SOURCES)
     dev, ho = cs.subset(np.flatnonzero(~hold)), cs.subset(np.flatnonzero(hold))
     labels = (OUT / "mtt_tags.txt").read_text().split("\n")[:50]

@@ -3,19 +3,22 @@
 Build-time only (needs scikit-learn: ``pip install -e '.[train]'``), never at run time.
 
     python models/devset/build_devset.py                # cut the clips from Debian packages
-    python models/tools/train_heads.py --version N      # features -> report -> heads, card
+    python models/tools/train_heads.py --version 5 --features data/student/features-student_f32.npz
 
 Every clip is cut into non-overlapping 3 s patches, which the shipped LiteRT backbone turns
 into tags [50] and an embedding [200] (cached in data/devset/features.npz; ``--features``
-names another cache, e.g. a student backbone's outputs on the same clips, and
-``--report-only PATH`` judges it without touching the shipped files).
+names another cache, e.g. the student backbone's outputs on the same clips, which also holds
+its MTT tags [50]; ``--mtt-features`` takes the MTT tags from another cache;
+``--report-only PATH`` judges it without touching the shipped files). The calm judgement
+needs MTT tags.
 
 Calm judgement (``calm_judgement.py``, ``transfer_eval.py``, ``calibration.py`` beside this
 script): every variant in ``VARIANTS`` goes through a protocol that measures transfer to
 sources it never saw — whole sources set aside before any fitting, selection by the mean AUC
 within development sources that hold both classes (leave-one-source-out fits), the untrained
-MSD tag prior as the bar — and the winner's calibration map is chosen among candidates
-measured with held-out maps (each clip's probability from a map that never saw its source).
+mean of the MSD and MTT tag priors as the bar — and the winner's calibration map is chosen
+among candidates measured with held-out maps (each clip's probability from a map that never
+saw its source).
 The report goes to models/head_report.json and the tables of models/MODEL_CARD.md
 (``model_card.py``), including the per-source selection figures of the shipped judgement and
 of the fixed prior.
@@ -38,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from calm_judgement import calm_judgement  # noqa: E402
+from calm_judgement import calm_judgement, judge_given_head  # noqa: E402
 from model_card import write_card_tables  # noqa: E402  (beside this script)
 from transfer_eval import auc, ece, sigmoid  # noqa: E402
 
@@ -67,7 +70,7 @@ def extract(rows: list[dict[str, str]], cache: Path) -> dict[str, np.ndarray]:
         with np.load(cache, allow_pickle=False) as z:
             have = {k: z[k] for k in z.files}
     done = set(have.get("clip_ids", np.array([], dtype=str)).tolist())
-    tagger = MusicnnTagger.load(num_threads=2)
+    tagger = None
     clip_ids = list(have.get("clip_ids", np.array([], dtype=str)))
     patch_clip = list(have.get("patch_clip", np.array([], dtype=np.int64)))
     tags = [have["tags"]] if "tags" in have else []
@@ -83,6 +86,12 @@ def extract(rows: list[dict[str, str]], cache: Path) -> dict[str, np.ndarray]:
         p = patches(mel_frames(read_wav_16k(path)))
         if len(p) == 0:
             continue
+        if "mtt" in have:
+            raise SystemExit(
+                f"{cache} (a backbone's cache with MTT tags) lacks clip {cid}; rebuild that "
+                "cache (models/tools/student_parity.py) rather than mixing musicnn features in"
+            )
+        tagger = tagger or MusicnnTagger.load(num_threads=2)
         t, e = tagger.predict(p)
         idx = len(clip_ids)
         clip_ids.append(cid)
@@ -98,10 +107,47 @@ def extract(rows: list[dict[str, str]], cache: Path) -> dict[str, np.ndarray]:
         "tags": np.concatenate(tags) if tags else np.zeros((0, 50), np.float32),
         "emb": np.concatenate(emb) if emb else np.zeros((0, 200), np.float32),
     }
+    if "mtt" in have:
+        out["mtt"] = have["mtt"]
     if new:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, **out)
     return out
+
+
+def with_mtt(feats: dict[str, np.ndarray], source: Path | None) -> dict[str, np.ndarray]:
+    """``feats`` with MTT tags [P, 50] in its patch order: its own ``mtt``, or ``source``'s.
+
+    ``source`` either has the same patches in the same order (only an ``mtt`` array, e.g.
+    data/student/teacher-mtt-features.npz beside data/devset/features.npz) or its own
+    ``clip_ids`` and ``patch_clip`` (e.g. the student's cache): then patches are matched by
+    clip id and position in the clip, which must agree in number.
+    """
+    if source is None:
+        if "mtt" not in feats:
+            raise SystemExit(
+                "the calm judgement needs MTT tags: the feature cache has none; name a cache "
+                "that has them with --mtt-features (e.g. the student's)"
+            )
+        return feats
+    with np.load(source, allow_pickle=False) as z:
+        other = {k: z[k] for k in z.files}
+    n = len(feats["patch_clip"])
+    if "clip_ids" not in other:
+        if len(other["mtt"]) != n:
+            raise SystemExit(f"{source}: {len(other['mtt'])} patches, the features have {n}")
+        return {**feats, "mtt": other["mtt"]}
+    rows = {
+        str(c): np.flatnonzero(other["patch_clip"] == i) for i, c in enumerate(other["clip_ids"])
+    }
+    mtt = np.zeros((n, 50), np.float32)
+    for i, c in enumerate(feats["clip_ids"]):
+        mine = np.flatnonzero(feats["patch_clip"] == i)
+        theirs = rows.get(str(c), np.zeros(0, np.int64))
+        if len(mine) != len(theirs):
+            raise SystemExit(f"{source}: clip {c} has {len(theirs)} patches, not {len(mine)}")
+        mtt[mine] = other["mtt"][theirs]
+    return {**feats, "mtt": mtt}
 
 
 class Dataset:
@@ -116,6 +162,7 @@ class Dataset:
         self.rows = [by_id[c] for c in self.clip_ids]
         self.patch_clip = np.array([remap[int(i)] for i in feats["patch_clip"][patch_keep]])
         self.tags = feats["tags"][patch_keep]
+        self.mtt = feats["mtt"][patch_keep].astype(np.float64)
         self.x = np.concatenate([feats["emb"][patch_keep], self.tags], axis=1).astype(np.float64)
         self.labels = np.array([r["label"] for r in self.rows])
         self.tracks = np.array([r["track_id"] for r in self.rows])
@@ -288,6 +335,18 @@ def main() -> int:
         "clips missing from it are run through the shipped backbone and added",
     )
     parser.add_argument(
+        "--mtt-features",
+        type=Path,
+        help="take the MTT tags [P, 50] from this cache instead of --features' own 'mtt' "
+        "(e.g. musicnn's MSD tags with the student's MTT tags: the cascade's teacher patches)",
+    )
+    parser.add_argument(
+        "--judge-head",
+        type=Path,
+        metavar="HEAD_JSON",
+        help="also judge this calm head file, unchanged, on these features (in the report)",
+    )
+    parser.add_argument(
         "--report-only",
         type=Path,
         metavar="REPORT_JSON",
@@ -297,11 +356,18 @@ def main() -> int:
     args = parser.parse_args()
     # check= rows are the regression test's short fixtures, not devset clips.
     rows = [r for r in csv.DictReader(MANIFEST.open()) if "check=" not in r["recipe"]]
-    feats = extract(rows, args.features)
+    feats = with_mtt(extract(rows, args.features), args.mtt_features)
     ds = Dataset(rows, feats)
     feats["emb_kept"] = ds.x[:, :200]
     print(f"clips with features: {len(ds.clip_ids)}; patches: {len(ds.x)}")
     calm, calm_rep = calm_judgement(ds, feats, args.version)
+    if args.judge_head:
+        given = json.loads(args.judge_head.read_text())
+        calm_rep["given_head_on_these_features"] = judge_given_head(given, ds, feats)
+    calm_rep["features"] = {
+        "msd_tags": args.features.name,
+        "mtt_tags": (args.mtt_features or args.features).name,
+    }
     old = json.loads((ROOT / "models" / "head_report.json").read_text())
     report = {"calm": calm_rep, "speech": old.get("speech")}
     if args.report_only:

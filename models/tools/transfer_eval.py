@@ -10,9 +10,10 @@ window logit (mean of patch logits, as the runtime does). The protocol:
   selection figure is the ROC-AUC *within* each development source that holds both
   classes, averaged over those sources (a source's offset cannot help there). The pooled
   leave-one-source-out AUC is reported, not selected on.
-* The fixed MSD tag mapping (``analyzer.baseline``), untrained, is the bar: a trained
-  variant ships only if it beats the prior on the mean within-source AUC *and* on the
-  set-aside sources; otherwise the calibrated prior ships.
+* The fixed tag mapping the judgement is built on (``analyzer.baseline``; since calm-5 the
+  mean of the MSD and MTT mappings), untrained, is the bar: a trained variant ships only if
+  it beats that prior on the mean within-source AUC *and* on the set-aside sources;
+  otherwise the calibrated prior ships.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamchill.analyzer.baseline import tag_prior_logit
+from streamchill.analyzer.baseline import msd_mtt_prior_logit, mtt_prior_logit, tag_prior_logit
 from streamchill.analyzer.config import AnalyzerConfig
 
 HOLDOUT_SOURCES: tuple[str, ...] = (
@@ -69,8 +70,9 @@ class ClipSet:
     sources: np.ndarray  # [C] package
     tracks: np.ndarray  # [C] track_id
     patch_clip: np.ndarray  # [P] index into clips
-    tags: np.ndarray  # [P, 50]
+    tags: np.ndarray  # [P, 50] MSD tag probabilities
     emb: np.ndarray  # [P, 200]
+    mtt: np.ndarray  # [P, 50] MTT tag probabilities (student's, or the MTT tagger's)
 
     def subset(self, clips: np.ndarray) -> ClipSet:
         keep = np.isin(self.patch_clip, clips)
@@ -83,6 +85,7 @@ class ClipSet:
             patch_clip=np.array([remap[int(c)] for c in self.patch_clip[keep]], dtype=np.int64),
             tags=self.tags[keep],
             emb=self.emb[keep],
+            mtt=self.mtt[keep],
         )
 
     def clip_mean(self, patch_values: np.ndarray) -> np.ndarray:
@@ -113,14 +116,40 @@ class Variant:
         raise NotImplementedError
 
 
-class Prior(Variant):
-    """The fixed MSD mapping, untrained: logit of calm tag mass over aggressive tag mass."""
+def prior_logit(kind: str, cs: ClipSet) -> np.ndarray:
+    """A fixed mapping's per-patch logit: ``msd``, ``mtt`` or ``mean`` (of the two)."""
+    if kind == "msd":
+        return tag_prior_logit(cs.tags)
+    if kind == "mtt":
+        return mtt_prior_logit(cs.mtt)
+    return msd_mtt_prior_logit(cs.tags, cs.mtt)
 
-    name = "prior-msd"
-    description = "fixed MSD tag mapping (11 calm-like vs 10 aggressive-like tags), no training"
+
+def tag_inputs(kind: str, cs: ClipSet) -> np.ndarray:
+    """The tags a correction learns on: ``msd`` [P, 50] or ``msd+mtt`` [P, 100]."""
+    return cs.tags if kind == "msd" else np.concatenate([cs.tags, cs.mtt], axis=1)
+
+
+PRIOR_DESCRIPTIONS = {
+    "msd": "fixed MSD tag mapping (11 calm-like vs 10 aggressive-like tags), no training",
+    "mtt": "fixed MTT tag mapping (slow, ambient, quiet, soft, new age vs fast, loud, metal, "
+    "rock, techno, drums), no training",
+    "mean": "mean of the fixed MSD and MTT mappings' logits, no training",
+}
+
+
+@dataclass
+class Prior(Variant):
+    """A fixed mapping, untrained: logit of calm tag mass over aggressive tag mass."""
+
+    kind: str = "msd"  # "msd" | "mtt" | "mean"
+
+    def __post_init__(self) -> None:
+        self.name = "prior-msd+mtt" if self.kind == "mean" else f"prior-{self.kind}"
+        self.description = PRIOR_DESCRIPTIONS[self.kind]
 
     def fit(self, train: ClipSet) -> Callable[[ClipSet], np.ndarray]:
-        return lambda cs: tag_prior_logit(cs.tags)
+        return lambda cs: prior_logit(self.kind, cs)
 
 
 @dataclass
@@ -156,7 +185,8 @@ class PriorCorrection(Variant):
     patch logit = prior_logit + bound * tanh((standardized tags . beta + b) / bound),
     fitted by weighted logistic loss with an L2 penalty ``l2`` on beta (strong by default):
     the correction can move a patch by at most ``bound`` logits and stays near 0 unless
-    the development sources agree on it.
+    the development sources agree on it. ``prior`` names the fixed mapping (``msd`` or
+    ``mean``), ``inputs`` the tags the correction sees (``msd`` or ``msd+mtt``).
     """
 
     name: str
@@ -165,6 +195,8 @@ class PriorCorrection(Variant):
     weighted: bool = True
     source_offsets: bool = False
     description: str = ""
+    prior: str = "msd"
+    inputs: str = "msd"
 
     def fit(self, train: ClipSet) -> Callable[[ClipSet], np.ndarray]:
         groups = None
@@ -172,8 +204,8 @@ class PriorCorrection(Variant):
             names = sorted(set(train.sources.tolist()))
             groups = np.array([names.index(s) for s in train.sources])[train.patch_clip]
         params = fit_correction(
-            train.tags,
-            tag_prior_logit(train.tags),
+            tag_inputs(self.inputs, train),
+            prior_logit(self.prior, train),
             train.y[train.patch_clip].astype(np.float64),
             train.patch_weights() if self.weighted else np.ones(len(train.patch_clip)),
             l2=self.l2,
@@ -181,7 +213,9 @@ class PriorCorrection(Variant):
             groups=groups,
         )
         self.last_params = params
-        return lambda cs: correction_logits(params, cs.tags)
+        return lambda cs: (
+            prior_logit(self.prior, cs) + correction(params, tag_inputs(self.inputs, cs))
+        )
 
 
 def fit_correction(
@@ -235,10 +269,11 @@ def fit_correction(
     }
 
 
-def correction_logits(params: dict, tags: np.ndarray) -> np.ndarray:
+def correction(params: dict, tags: np.ndarray) -> np.ndarray:
+    """The bounded correction alone (what ``analyzer.heads`` adds to the prior)."""
     raw = ((tags - params["mean"]) / params["scale"]) @ params["coef"] + params["intercept"]
     b = params["bound"]
-    return tag_prior_logit(tags) + b * np.tanh(raw / b)
+    return b * np.tanh(raw / b)
 
 
 def platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
