@@ -119,7 +119,9 @@ class NaiveSession:
             return None
         bundle = self._models
         tags, emb = bundle.tagger.predict(batch)
-        calm = bundle.calm.patch_logits(tags, emb)
+        # The calm judgement reads MTT tags too, which only the student gives.
+        _, _, mtt = bundle.student.predict(batch)
+        calm = bundle.calm.patch_logits(tags, emb, mtt_tags=mtt)
         speech = bundle.speech.patch_logits(tags, emb)
         hop_power = HopPowerMeter().push(window)
         levels = np.array(

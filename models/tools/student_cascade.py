@@ -88,7 +88,9 @@ def load(rows: list[dict[str, str]]) -> tuple[th.Dataset, th.Dataset, np.ndarray
         "patch_clip": teacher["patch_clip"],
         **{k: student[k][order] for k in ("tags", "emb", "mtt")},
     }
-    dt, ds = th.Dataset(rows, teacher), th.Dataset(rows, aligned)
+    # A patch musicnn judges still takes its MTT tags from the student (the calm head reads both).
+    dt = th.Dataset(rows, {**teacher, "mtt": aligned["mtt"]})
+    ds = th.Dataset(rows, aligned)
     keep = np.isin(teacher["patch_clip"], [list(teacher["clip_ids"]).index(c) for c in ds.clip_ids])
     return dt, ds, aligned["mtt"][keep]
 
