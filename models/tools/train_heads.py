@@ -162,11 +162,22 @@ class Dataset:
         self.rows = [by_id[c] for c in self.clip_ids]
         self.patch_clip = np.array([remap[int(i)] for i in feats["patch_clip"][patch_keep]])
         self.tags = feats["tags"][patch_keep]
-        self.mtt = feats["mtt"][patch_keep].astype(np.float64)
+        # MTT tags: the calm judgement needs them, the speech head does not (a musicnn-only
+        # cache, like the transitions benchmark's, has none).
+        self._mtt = feats["mtt"][patch_keep].astype(np.float64) if "mtt" in feats else None
         self.x = np.concatenate([feats["emb"][patch_keep], self.tags], axis=1).astype(np.float64)
         self.labels = np.array([r["label"] for r in self.rows])
         self.tracks = np.array([r["track_id"] for r in self.rows])
         self.packages = np.array([r["package"] for r in self.rows])
+
+    @property
+    def mtt(self) -> np.ndarray:
+        if self._mtt is None:
+            raise SystemExit(
+                "this feature cache has no MTT tags (key 'mtt'), which the calm judgement "
+                "reads: pass the student's cache with --features or --mtt-features"
+            )
+        return self._mtt
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> tuple:
