@@ -37,10 +37,13 @@ class AnalyzerConfig:
     teacher on every patch, 6.9 without the close-call rules (2 of 18: ``change_doubt`` and
     ``calm_doubt`` 0); medians of 3 alternating runs, one pinned core, machine shared at
     load ~5-6; a teacher patch costs ~57 ms, a student patch 0.28."""
-    teacher_probation_patches: int = 1
+    teacher_probation_patches: int = 0
     """The teacher also judges (and audits the student on) a stream's first this-many
-    patches: a new stream may be anything. One (~57 ms once per stream): the first
-    estimate is the teacher's and the first audit comes at once, not 36 s in."""
+    patches. 0: the first estimate is the student's, and the first audit comes at the
+    stream's 2nd to ``teacher_audit_patches``-th patch (``Cascade.from_config``). With 1,
+    the first estimate waited for musicnn: hop-to-subscriber p99 68 ms for one stream and
+    2,058 ms for 50 streams started within a second (``benchmarks/run.py``, 7470849);
+    maybe-speech and close-call patches still go to the teacher from the first patch on."""
     teacher_fallback_patches: int = 10
     """After an audit finds student and teacher disagreeing, the teacher judges this many
     patches of the stream in a row (~30 s), then the next patch the student would judge

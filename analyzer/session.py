@@ -118,7 +118,7 @@ class Session:
         self._half_hop_frames = round(c.hop_s * FRAMES_PER_S / 2)
         self._next_patch_frame = 0
         self._machine = MoodStateMachine(c)
-        self._cascade = Cascade.from_config(c)
+        self._cascade = Cascade.from_config(c, stream=stream)
         self._danceability = 0.0
         self._danceability_at_s = -1e9
         self._seq = 0

@@ -124,8 +124,11 @@ async def test_a_streamed_clip_produces_mood_events_with_monotonic_seq(
     assert got[-1] == {"type": "stream_end", "v": 1, "stream": "tab-1",
                        "last_seq": moods[-1]["seq"]}  # fmt: skip
     assert stats["events_published"] == len(moods)
-    # The cascade's counts reach /v1/stats: the stream's first patches are musicnn's.
-    assert stats["patches_teacher"] >= 1 and stats["teacher_audits"] >= 1, stats
+    # The cascade's counts reach /v1/stats: every patch was judged by one backbone or both,
+    # about one per 3 s of audio, and an audit is one of musicnn's patches.
+    judged = stats["patches_student"] + stats["patches_teacher"]
+    assert judged >= int(duration_s / 6), stats
+    assert stats["teacher_audits"] <= stats["patches_teacher"], stats
 
 
 @pytest.mark.parametrize(
