@@ -334,7 +334,8 @@ class Session:
             steady=steady_kind(frames, self.config) is not None,
             speech_pauses=pause_share(frames),
         )
-        doubt = self._cascade.doubt(self._segments, probe, self._judge_group)
+        in_speech = self._machine.state is MoodState.SPEECH
+        doubt = self._cascade.doubt(self._segments, probe, self._judge_group, in_speech=in_speech)
         result = self._models.judge(frames, probe, self._cascade, doubt)
         began = self._segments.add(result)
         if result.level_db > self.config.silence_db and not result.steady:

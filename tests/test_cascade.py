@@ -153,6 +153,29 @@ def test_a_close_call_near_a_state_threshold() -> None:
     assert doubt(-2.0, -20.0) is None  # -0.85: p 0.30
 
 
+def test_every_patch_while_the_state_is_speech_goes_to_the_teacher() -> None:
+    """The music after a talk sets the next state; the student misjudged its first patches."""
+    t = tracker()
+    t.add(patch(0, 3.0))
+    probe = patch(PATCH_FRAMES, 0.0)
+    speaking = in_doubt(t, probe, calm_only, change_margin=0.1, calm_margin=0.05,
+                        calm_thresholds=(0.4, 0.5, 0.6), in_speech=True)  # fmt: skip
+    assert speaking(3.0, -20.0) is Route.CHANGE  # clear music by the student's judgement
+    assert doubt_of(t, probe)(3.0, -20.0) is None  # the same patch outside speech
+
+
+def test_streams_that_start_together_audit_at_different_patches() -> None:
+    config = AnalyzerConfig(teacher_probation_patches=0)
+    first_audit = set()
+    for k in range(20):
+        c = Cascade.from_config(config, stream=f"tab-{k}")
+        got = routes(c, config.teacher_audit_patches)
+        assert got[0] is Route.STUDENT  # the first estimate never waits for musicnn
+        assert got.count(Route.AUDIT) == 1  # one audit within the first audit period
+        first_audit.add(got.index(Route.AUDIT))
+    assert len(first_audit) >= 5
+
+
 # ---------------------------------------------------------------- real sessions
 
 
