@@ -25,9 +25,13 @@ from tests.support.media import MATRIX, Format, write_media
 CLIP_S = 10.0
 REFERENCE = Format(".wav", "wav", "pcm_f32le")
 
-LOSSLESS_TOLERANCE = 0.001
+LOSSLESS_TOLERANCE = 0.005
 """|calm probability - WAV's| for 16-32-bit PCM, FLAC and ALAC: the same samples up to
-quantisation below -90 dB; measured <= 0.0001 on this clip."""
+quantisation below -90 dB; measured <= 0.0001 on this clip with musicnn on every patch.
+Since the student/musicnn cascade (calm v5) it measured 0.0026 for FLAC (16-bit): a patch
+whose judgement sits near a state threshold (this clip's 0.43 does) can go to musicnn or
+stay with the student on differences that small, and the two backbones differ by a few
+thousandths."""
 LOSSY_TOLERANCE = 0.05
 """The same for 8-bit PCM and the perceptual codecs (AAC, MP3, Vorbis, Opus at their default
 bitrates), which change the signal under the model; measured <= 0.031 (AAC) on this clip,
