@@ -143,7 +143,9 @@ def compare() -> None:
         bundle = ModelBundle.load(tagger=tagger)
         tags, emb = _predict_all(tagger, patches)
         outputs[name] = (tags, emb)
-        calm = bundle.calm.patch_logits(tags, emb)
+        # The calm judgement reads MTT tags too, which only the student gives.
+        _, _, mtt = bundle.student.predict(patches)
+        calm = bundle.calm.patch_logits(tags, emb, mtt_tags=mtt)
         speech = bundle.speech.patch_logits(tags, emb)
         clip_ids = np.unique(clips)
         clip_label = {c: labels[clips == c][0] for c in clip_ids}
