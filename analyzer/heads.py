@@ -140,9 +140,13 @@ class LogisticHead:
             return tag_prior_logit(x) + correction
         return msd_mtt_prior_logit(x[:, :50], x[:, 50:]) + correction
 
+    def calibrated_logit(self, logit: float) -> float:
+        """The Platt-calibrated logit of a raw (patch or window-mean) logit."""
+        return self.platt_a * logit + self.platt_b
+
     def window_probability(self, logits: np.ndarray) -> float:
         """Calibrated probability for a window whose patches gave ``logits`` (0.5 if empty)."""
         if len(logits) == 0:
             return 0.5
-        z = self.platt_a * float(np.mean(logits)) + self.platt_b
+        z = self.calibrated_logit(float(np.mean(logits)))
         return float(1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0))))

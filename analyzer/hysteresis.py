@@ -98,7 +98,7 @@ def patch_could_be_speech(
     config: AnalyzerConfig, speech_head: LogisticHead, patch: PatchResult
 ) -> bool:
     """:func:`could_be_speech` of a judged patch (its raw speech logit calibrated)."""
-    logit = speech_head.platt_a * patch.speech_logit + speech_head.platt_b
+    logit = speech_head.calibrated_logit(patch.speech_logit)
     return could_be_speech(config, logit, patch.speech_pauses)
 
 

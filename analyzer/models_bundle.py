@@ -56,7 +56,7 @@ class ModelBundle:
         x = frames[np.newaxis]
         tags, emb, mtt = self.student.predict(x)
         s_head, t_head = self.speech_student, self.speech
-        s_speech = s_head.platt_a * float(s_head.patch_logits(tags, emb)[0]) + s_head.platt_b
+        s_speech = s_head.calibrated_logit(float(s_head.patch_logits(tags, emb)[0]))
         # The calibrated logit on the teacher head's scale (the same logit when the two heads
         # share their calibration, as the shipped ones do).
         speech = (s_speech - t_head.platt_b) / t_head.platt_a
@@ -70,7 +70,7 @@ class ModelBundle:
         if route is Route.AUDIT:
             cascade.audited(
                 calm_delta=t_calm - calm,
-                teacher_speech_logit=t_head.platt_a * t_speech + t_head.platt_b,
+                teacher_speech_logit=t_head.calibrated_logit(t_speech),
             )
         return replace(probe, calm_logit=t_calm, speech_logit=t_speech, tags=t_tags[0])
 

@@ -214,8 +214,8 @@ class SegmentTracker:
         saturates at 1.0 well before a patch is as clearly speech as the devset's speech is.
         """
         newest = [p for p in seg if self.voting(p)][-SPEECH_EVIDENCE_PATCHES:]
-        a, b = speech_head.platt_a, speech_head.platt_b
-        return tuple(a * p.speech_logit + b for p in newest), tuple(p.speech_pauses for p in newest)
+        logits = tuple(speech_head.calibrated_logit(p.speech_logit) for p in newest)
+        return logits, tuple(p.speech_pauses for p in newest)
 
     def _window(self, new: PatchResult, start: int, stop: int) -> list[PatchResult]:
         """Voting patches that began in [start, stop), inside the window ending with ``new``.
