@@ -103,11 +103,6 @@ def fit_ridge(x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     return mean, scale, model.coef_.astype(np.float64), float(model.intercept_)
 
 
-def predict(params: tuple[np.ndarray, np.ndarray, np.ndarray, float], x: np.ndarray) -> Any:
-    mean, scale, coef, b = params
-    return ((x - mean) / scale) @ coef + b
-
-
 def out_of_source(ds: th.Dataset, z_teacher: np.ndarray) -> np.ndarray:
     """Each clip's patch logits from a ridge fitted without any clip sharing its primary
     source (the voice for speech and voice-over clips, the music package otherwise)."""
@@ -120,7 +115,7 @@ def out_of_source(ds: th.Dataset, z_teacher: np.ndarray) -> np.ndarray:
     for src in sorted(set(primary.tolist())):
         train = np.array([src not in s for s in sources])[ds.patch_clip]
         test = (primary == src)[ds.patch_clip]
-        oof[test] = predict(fit_ridge(ds.x[train], z_teacher[train]), ds.x[test])
+        oof[test] = th.patch_logits(fit_ridge(ds.x[train], z_teacher[train]), ds.x[test])
     return oof
 
 
@@ -153,24 +148,20 @@ def main() -> int:
     music = np.isin(labels, list(th.MUSIC_LABELS))
     fit = speech | music
     params = fit_ridge(ds.x[fit], z_t[fit])
-    head = {
-        "name": "speech_student",
-        "version": "1",
-        "inputs": "embedding+tags",
-        "mean": params[0].tolist(),
-        "scale": params[1].tolist(),
-        "coef": params[2].tolist(),
-        "intercept": params[3],
-        "platt_a": a,
-        "platt_b": b,
-        "trained_on": f"ridge (alpha {RIDGE_ALPHA:g}) of the teacher speech head's patch logit "
+    head = th.linear_head_json(
+        "speech_student",
+        params,
+        a,
+        b,
+        f"ridge (alpha {RIDGE_ALPHA:g}) of the teacher speech head's patch logit "
         f"on the student's outputs; devset: {int(fit.sum())} patches of "
         f"{len(set(ds.patch_clip[fit].tolist()))} clips; Platt of speech_head.json "
         f"version {speech_t.version}",
-    }
+        version="1",
+    )
     oof_cal = a * out_of_source(ds, z_t) + b
     teacher_cal = a * z_t + b
-    student_cal = a * predict(params, ds.x) + b
+    student_cal = a * th.patch_logits(params, ds.x) + b
     maybe_speech = teacher_cal >= cfg.speech_hold_logit
     candidates = []
     for thr in MAYBE_GRID:

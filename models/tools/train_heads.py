@@ -190,6 +190,26 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> tuple
     return mean, scale, model.coef_[0], float(model.intercept_[0])
 
 
+def linear_head_json(
+    name: str, params: tuple, a: float, b: float, trained_on: str, **extra: str
+) -> dict:
+    """The head file (``analyzer.heads`` format) of a linear model on embedding + tags:
+    ``params`` as :func:`fit_logistic` returns them, Platt ``a``, ``b``."""
+    mean, scale, coef, intercept = params
+    return {
+        "name": name,
+        **extra,
+        "inputs": "embedding+tags",
+        "mean": mean.tolist(),
+        "scale": scale.tolist(),
+        "coef": coef.tolist(),
+        "intercept": intercept,
+        "platt_a": a,
+        "platt_b": b,
+        "trained_on": trained_on,
+    }
+
+
 def patch_logits(params: tuple, x: np.ndarray) -> np.ndarray:
     mean, scale, coef, intercept = params
     return ((x - mean) / scale) @ coef + intercept
@@ -258,17 +278,9 @@ def train_head(
     assert best is not None
     _, c, oof, a, b = best
     params = fit_logistic(*patch_set(clips), c)
-    head = {
-        "name": name,
-        "inputs": "embedding+tags",
-        "mean": params[0].tolist(),
-        "scale": params[1].tolist(),
-        "coef": params[2].tolist(),
-        "intercept": params[3],
-        "platt_a": a,
-        "platt_b": b,
-        "trained_on": f"devset: {len(clips)} clips, {len(set(groups))} tracks; C={c:g}",
-    }
+    head = linear_head_json(
+        name, params, a, b, f"devset: {len(clips)} clips, {len(set(groups))} tracks; C={c:g}"
+    )
     p_oof = sigmoid(a * oof + b)
     report = evaluate(ds, name, clips, y_clip, soft_clip, p_oof)
     report["C"] = c
