@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -36,6 +39,11 @@ class ModelBundle:
     calm: LogisticHead
     speech: LogisticHead
     speech_student: LogisticHead
+    teacher_wait: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
+    """Entered around each teacher call, which may wait for musicnn's lock (one patch at a
+    time per process) and then runs ~60 ms. The daemon's analysis pool passes
+    :meth:`~streamchill.streamer.server.pool.AnalysisPool.waiting`, so that a stream waiting
+    on musicnn gives its turn to the other streams' hops."""
 
     @property
     def version(self) -> str:
@@ -64,7 +72,8 @@ class ModelBundle:
         route = cascade.route(s_speech, doubt=doubt(calm, speech))
         if not route.teacher:
             return replace(probe, calm_logit=calm, speech_logit=speech, tags=tags[0])
-        t_tags, t_emb = self.tagger.predict(x)
+        with self.teacher_wait():
+            t_tags, t_emb = self.tagger.predict(x)
         t_calm = float(self.calm.patch_logits(t_tags, t_emb, mtt_tags=mtt)[0])
         t_speech = float(t_head.patch_logits(t_tags, t_emb)[0])
         if route is Route.AUDIT:

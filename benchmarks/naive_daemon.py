@@ -2,7 +2,7 @@
 
 ``python benchmarks/naive_daemon.py [streamchill daemon flags...]`` replaces the daemon's
 session factory (``streamchill.streamer.daemon.Daemon``'s ``session_factory`` argument, which
-``streamchill daemon`` leaves at ``streamchill.streamer.server.ingest.analyzer_session``)
+``streamchill daemon`` leaves at ``streamchill.streamer.server.live_session.analyzer_session``)
 with one that builds
 a :class:`naive.NaiveSession`, then runs the normal ``streamchill daemon`` entry point. The
 server, ingest queues, hub and subscribers are the shipped code: only the analysis differs,
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def naive_session(stream: str, sample_rate_hz: int, channels: int, sample_format: Any) -> Any:
-    """A ``SessionFactory`` (server.ingest) building the naive baseline (imported lazily,
+    """A ``SessionFactory`` (server.live_session) building the naive baseline (imported lazily,
     as the real factory is, so the idle daemon loads the same libraries)."""
     from naive import NaiveSession
 

@@ -53,12 +53,13 @@ class Settings:
     stream_queue_s: float = 10.0
     """Seconds of audio a stream may queue for analysis before frames are dropped."""
     analysis_threads: int = 2
-    """Worker threads running analysis. The CNN is serialised by its own lock (one copy of
-    the weights): with two threads, one stream's CNN call does not hold up the other
-    streams' hops. Measured through the daemon on one core, p99 hop latency: musicnn with
-    10 streams 265 / 86 / 101 ms with 1 / 2 / 4 threads; a ~0.4 ms student stand-in with
-    50 streams ~20 ms with 1 or 2, 19-114 ms with 4 (the threads share the GIL, so more of
-    them stretch every hop's own work)."""
+    """Streams whose analysis runs at once (turns of ``server/pool.py``'s pool, which has a
+    thread for every stream). The CNN is serialised by its own lock (one copy of the
+    weights); a stream waiting on it gives its turn away, so its wait never holds up the
+    other streams' hops. Measured through the daemon on one core before the cascade, p99
+    hop latency: musicnn with 10 streams 265 / 86 / 101 ms with 1 / 2 / 4 threads; a
+    ~0.4 ms student stand-in with 50 streams ~20 ms with 1 or 2, 19-114 ms with 4 (the
+    threads share the GIL, so more of them stretch every hop's own work)."""
     hello_timeout_s: float = 10.0
     """Seconds an ingest client has to send its hello."""
     idle_timeout_s: float = 300.0

@@ -20,7 +20,7 @@ from streamchill.streamer.errors import ConfigError, SubscriberDropped
 from streamchill.streamer.server.app import DaemonServer
 from streamchill.streamer.server.auth import load_or_create_token
 from streamchill.streamer.server.hub import EventHub
-from streamchill.streamer.server.ingest import SessionFactory, analyzer_session
+from streamchill.streamer.server.live_session import SessionFactory
 
 if TYPE_CHECKING:
     from streamchill.streamer.mqtt.publisher import MqttPublisher
@@ -63,7 +63,7 @@ class Daemon:
         self,
         settings: Settings,
         *,
-        session_factory: SessionFactory = analyzer_session,
+        session_factory: SessionFactory | None = None,
         on_ready: Callable[[int, str], None] | None = None,
         preload: Callable[[], object] | None = None,
     ) -> None:

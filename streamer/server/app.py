@@ -9,13 +9,14 @@ WebSocket. Plain HTTP paths are answered there too (``/healthz``, ``/v1/streams`
 from __future__ import annotations
 
 import asyncio
+import functools
 import http
 import json
 import logging
 import re
 import socket
 from collections.abc import Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,7 +28,8 @@ from streamchill.streamer.config import Settings
 from streamchill.streamer.errors import SubscriberDropped
 from streamchill.streamer.server.auth import Gate
 from streamchill.streamer.server.hub import EventHub, Subscription, message_text
-from streamchill.streamer.server.ingest import IngestConnection, SessionFactory, analyzer_session
+from streamchill.streamer.server.ingest import IngestConnection
+from streamchill.streamer.server.live_session import SessionFactory, analyzer_session
 from streamchill.streamer.server.messages import (
     EVENTS_CONTROL,
     STREAM_NAME,
@@ -41,6 +43,7 @@ from streamchill.streamer.server.messages import (
     to_json,
 )
 from streamchill.streamer.server.oneshot import OneShot
+from streamchill.streamer.server.pool import AnalysisPool
 from streamchill.streamer.server.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -75,7 +78,7 @@ class DaemonServer:
         *,
         hub: EventHub,
         token: str,
-        session_factory: SessionFactory = analyzer_session,
+        session_factory: SessionFactory | None = None,
     ) -> None:
         self.settings = settings
         self.hub = hub
@@ -83,9 +86,14 @@ class DaemonServer:
         self.gate = Gate(
             token, allowed_origins=settings.allowed_origins, allowed_hosts=settings.allowed_hosts
         )
-        self.session_factory = session_factory
-        self.executor: Executor = ThreadPoolExecutor(
-            max_workers=settings.analysis_threads, thread_name_prefix="analysis"
+        # A thread for every stream that may be busy (and captures), analysis_threads turns.
+        self.pool = AnalysisPool(
+            turns=settings.analysis_threads,
+            max_threads=settings.max_streams + settings.analysis_threads + 2,
+        )
+        self.executor: Executor = self.pool
+        self.session_factory: SessionFactory = session_factory or functools.partial(
+            analyzer_session, teacher_wait=self.pool.waiting
         )
         self.oneshot = OneShot(cache_size=settings.analyze_cache, wait_s=settings.analyze_wait_s)
         self.live_names: set[str] = set()

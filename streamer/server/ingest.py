@@ -17,7 +17,6 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, Protocol
 
@@ -29,6 +28,7 @@ from streamchill.analyzer.audio import FrameCutter, SampleFormat
 from streamchill.analyzer.edge import AudioEdge
 from streamchill.analyzer.events import MoodEvent
 from streamchill.streamer.server.hub import EventHub
+from streamchill.streamer.server.live_session import SessionFactory, SessionLike
 from streamchill.streamer.server.messages import (
     AUDIO_START,
     AUDIO_STREAMING,
@@ -55,33 +55,6 @@ SEND_TIMEOUT_S = 5.0
 """A client that does not read its control messages for this long is disconnected."""
 WARN_INTERVAL_S = 1.0
 """At most one ``dropped_audio`` warning per stream per interval."""
-
-
-class SessionLike(Protocol):
-    """What a stream needs of the analyzer's ``Session`` (fakes welcome in tests).
-
-    A session may also offer ``feed_each(block)``, an iterator of the same events made
-    one hop at a time; the stream then publishes each as soon as it is made; and
-    ``cascade_counts`` (which backbone judged its patches), added up on ``/v1/stats``.
-    """
-
-    def feed(self, block: bytes | np.ndarray) -> list[MoodEvent]: ...
-    def finish(self) -> list[MoodEvent]: ...
-
-
-SessionFactory = Callable[[str, int, int, SampleFormat], SessionLike]
-"""(stream, sample_rate_hz, channels, sample_format) -> a fresh session."""
-
-
-def analyzer_session(
-    stream: str, sample_rate_hz: int, channels: int, sample_format: SampleFormat
-) -> SessionLike:
-    """The real session (imported lazily: it loads essentia and LiteRT)."""
-    from streamchill.analyzer.session import Session
-
-    return Session(
-        stream, sample_rate_hz=sample_rate_hz, channels=channels, sample_format=sample_format
-    )
 
 
 class AnalysisStream:

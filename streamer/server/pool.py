@@ -1,0 +1,70 @@
+"""The daemon's analysis threads: one per busy stream, a few of them working at once.
+
+Every live stream's analysis runs here, one call at a time per stream. Most of a call is
+Python (the hop's mel, checks and state), which holds the GIL: more than two threads doing
+that at once only stretched every hop (``analysis_threads``). But a call also blocks
+whenever musicnn re-judges one of the stream's patches (~60 ms of CPU, one patch at a time
+for the whole process, behind its lock). With a pool of two threads, two streams waiting on
+musicnn held both threads, and every other stream's hops waited behind them: with 50
+streams, p99 hop latency 277 ms. So the pool has a thread for each stream that may be busy,
+and *turns*: a call needs a turn to run, and gives it away while it waits for musicnn
+(:meth:`AnalysisPool.waiting`), so the other streams' hops go on meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class AnalysisPool(Executor):
+    """An executor whose tasks run ``turns`` at a time, on up to ``max_threads`` threads."""
+
+    def __init__(self, turns: int, max_threads: int) -> None:
+        if not 1 <= turns <= max_threads:
+            raise ValueError(f"need 1 <= turns ({turns}) <= max_threads ({max_threads})")
+        self.turns = turns
+        self._turns = threading.BoundedSemaphore(turns)
+        self._held = threading.local()
+        self._threads = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="analysis")
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        return self._threads.submit(self._in_turn, fn, *args, **kwargs)
+
+    def _in_turn(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self._turns:
+            self._held.turn = True
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._held.turn = False
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Around a blocking wait inside a task: its turn goes to another task meanwhile.
+
+        Outside a task of this pool (a one-shot analysis on its own thread, say) it does
+        nothing, so a model bundle carrying it can be used anywhere.
+        """
+        if not getattr(self._held, "turn", False):
+            yield
+            return
+        self._held.turn = False
+        self._turns.release()
+        try:
+            yield
+        finally:
+            self._turns.acquire()
+            self._held.turn = True
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._threads.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def __repr__(self) -> str:
+        return f"AnalysisPool(turns={self.turns})"
