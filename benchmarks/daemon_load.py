@@ -3,8 +3,9 @@
 The daemon (``streamchill daemon``, or ``naive_daemon.py`` for the baseline) runs pinned
 to one core; this process, the client, runs on another where there is one. Streams
 connect to ``/v1/audio`` like the extension (hello, then 100 ms frames of 44.1 kHz stereo
-f32le paced in real time, staggered over a second); one ``/v1/events`` subscriber receives
-every stream's events.
+f32le paced in real time, staggered over a second), each from its own point of the
+looped music (``SPREAD``; ``lockstep`` starts every stream at its beginning); one
+``/v1/events`` subscriber receives every stream's events.
 
 Latency of a hop = arrival of its event on the subscriber - sending of the frame that
 completes the hop. Which frame completes which hop is known from the in-process run on
@@ -46,7 +47,12 @@ START_TIMEOUT_S = 90.0
 GRACE_S = 3.0
 """After the last frame, how long late events may still arrive (later = lost)."""
 STAGGER_S = 1.0
-"""New streams of a phase start spread over this long, as independent tabs would."""
+"""New streams of a phase start spread over this long."""
+SPREAD = (5**0.5 - 1) / 2
+"""Stream j starts its audio at fraction ``j * SPREAD`` (mod 1) of the looped music: any
+number of streams spread evenly over it. Independent tabs do not play the same music in
+step; with every stream on the same audio from its start (``lockstep``), all 50 reached
+each change of music, and asked musicnn for its close call, within the same second."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class StreamClient:
 
     name: str
     start_at: float
+    offset: int = 0
+    """Index of the wire frame this stream's audio starts at (the music loops)."""
     sent_at: dict[int, float] = field(default_factory=dict)
     """perf_counter() just before each frame (by index) was sent."""
     drops: list[tuple[float, int]] = field(default_factory=list)
@@ -80,13 +88,13 @@ class StreamClient:
             reader = asyncio.create_task(self._read(ws))
             t0 = time.perf_counter()
             try:
-                for i, frame in enumerate(wire):
+                for i in range(len(wire)):
                     due = t0 + i * BLOCK_S
                     if due >= stop_at:
                         break
                     await _sleep_until(due)
                     self.sent_at[i] = time.perf_counter()
-                    await ws.send(frame)
+                    await ws.send(wire[(self.offset + i) % len(wire)])
                 await _sleep_until(stop_at + GRACE_S)
             finally:
                 reader.cancel()
@@ -228,7 +236,11 @@ def _latency(
 
 
 async def _run(
-    daemon: DaemonProcess, wire: list[bytes], hop_blocks: dict[float, int], phases: list[Phase]
+    daemon: DaemonProcess,
+    wire: list[bytes],
+    hop_blocks: dict[float, int],
+    phases: list[Phase],
+    lockstep: bool,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"rss_idle_mb": rss_mb(daemon.pid)}
     got: dict[tuple[str, float], float] = {}
@@ -249,7 +261,9 @@ async def _run(
     for phase in phases:
         new = phase.streams - len(clients)
         for j in range(new):
-            client = StreamClient(f"bench-{len(clients):03d}", start_at=t + STAGGER_S * j / new)
+            k = len(clients)
+            offset = 0 if lockstep else round((k * SPREAD) % 1.0 * len(wire))
+            client = StreamClient(f"bench-{k:03d}", start_at=t + STAGGER_S * j / new, offset=offset)
             clients.append(client)
         bounds.append((t, t + phase.duration_s))
         t += phase.duration_s
@@ -257,6 +271,8 @@ async def _run(
     need = round((stop_at - bounds[0][0]) / BLOCK_S) + 1
     if need > len(wire):
         raise ValueError(f"daemon run needs {need} frames of audio, have {len(wire)}")
+    if len({len(frame) for frame in wire}) != 1:
+        raise ValueError("streams start at different frames of the music: all must be 100 ms")
     for client in clients:
         task = asyncio.create_task(
             client.run(daemon.url("/v1/audio"), daemon.headers, wire, stop_at)
@@ -296,13 +312,14 @@ def daemon_figures(
     phases: list[Phase],
     *,
     core: int | None,
+    lockstep: bool = False,
 ) -> dict[str, Any]:
     """Start a daemon of ``kind``, run the phases, stop it; latency and memory figures."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
         daemon = DaemonProcess(kind, Path(tmp), core, max(p.streams for p in phases))
         try:
             time.sleep(1.0)  # let the fresh daemon settle before its idle RSS
-            out = asyncio.run(_run(daemon, wire, hop_blocks, phases))
+            out = asyncio.run(_run(daemon, wire, hop_blocks, phases, lockstep))
         except Exception as exc:
             raise RuntimeError(
                 f"daemon benchmark ({kind}) failed: {exc}\n{daemon.log_tail()}"
@@ -312,6 +329,7 @@ def daemon_figures(
         out["daemon_log_tail"] = daemon.log_tail(5)
     first, second = out["phases"][0], out["phases"][1]
     extra = second["streams"] - first["streams"]
+    out["lockstep"] = lockstep
     out["rss_one_mb"] = first["rss_mb"]
     out["rss_per_extra_mb"] = (second["rss_mb"] - first["rss_mb"]) / extra if extra else None
     return out

@@ -1,6 +1,6 @@
 """Stream & Chill benchmarks against a naive baseline, in one run.
 
-    python benchmarks/run.py [--quick] [--skip daemon,batch,transitions] [--out FILE]
+    python benchmarks/run.py [--quick] [--skip daemon,batch,transitions] [--lockstep] [--out FILE]
 
 Measures, for the shipped analyzer ("ours") and for a naive analyzer that recomputes the
 whole 30 s window every hop (``naive.py``), in the same run: streaming CPU per second of
@@ -58,7 +58,7 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def measure(size: dict[str, Any], skip: set[str]) -> dict[str, Any]:
+def measure(size: dict[str, Any], skip: set[str], *, lockstep: bool = False) -> dict[str, Any]:
     """Run every benchmark; the raw results, keyed by benchmark then by ``ours``/``naive``."""
     from music import music, wire_blocks
     from streaming import first_estimate, patch_cost_ms, stream_cost
@@ -96,7 +96,9 @@ def measure(size: dict[str, Any], skip: set[str]) -> dict[str, Any]:
         raw["daemon"] = {}
         for kind in ("ours", "naive"):
             log(f"daemon ({kind}) on core {work_core}: phases {size['phases']}")
-            raw["daemon"][kind] = daemon_figures(kind, wire, hop_blocks, phases, core=work_core)
+            raw["daemon"][kind] = daemon_figures(
+                kind, wire, hop_blocks, phases, core=work_core, lockstep=lockstep
+            )
         pin(work_core)
 
     if "transitions" not in skip:
@@ -151,6 +153,7 @@ def rows(raw: dict[str, Any]) -> list[Row]:
         po, pn = d["ours"]["phases"], d["naive"]["phases"]
         for i, (a, b) in enumerate(zip(po, pn, strict=True)):
             note = f"{a['streams']} stream{'s' if a['streams'] > 1 else ''}"
+            note += " in lockstep" if d["ours"].get("lockstep") and a["streams"] > 1 else ""
             target = t["p99_one_ms"] if i == 0 else t["p99_many_ms"] if i == 2 else None
             out += [
                 Row("hop-to-subscriber latency p50", "ms", a["p50_ms"], b["p50_ms"], True,
@@ -184,13 +187,19 @@ def main(argv: list[str] | None = None) -> int:
         "--skip", default="", help="comma list of: batch, daemon, profile, transitions"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
+    parser.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="daemon streams all play the music from its start, in step (a stress case)",
+    )
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+    command += " --lockstep" if args.lockstep else ""
     started = time.perf_counter()
     machine = describe()
-    raw = measure(size, skip)
+    raw = measure(size, skip, lockstep=args.lockstep)
     machine["load_average_at_end"] = load_average()
     result_rows = rows(raw)
     elapsed = time.perf_counter() - started
