@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -33,14 +33,18 @@ class Overlap:
             self.now -= 1
 
 
-def test_no_more_than_its_turns_of_tasks_run_at_once() -> None:
-    pool = AnalysisPool(turns=2, max_threads=8)
-    overlap = Overlap()
+def run_all(pool: AnalysisPool, task: Callable[[], object], n: int) -> None:
+    """Submit ``task`` ``n`` times, wait for all, shut the pool down."""
     try:
-        for future in [pool.submit(overlap.run, 0.05) for _ in range(8)]:
+        for future in [pool.submit(task) for _ in range(n)]:
             future.result(T)
     finally:
         pool.shutdown()
+
+
+def test_no_more_than_its_turns_of_tasks_run_at_once() -> None:
+    overlap = Overlap()
+    run_all(AnalysisPool(turns=2, max_threads=8), lambda: overlap.run(0.05), 8)
     assert overlap.most == 2
 
 
@@ -71,11 +75,7 @@ def test_a_task_takes_its_turn_back_after_waiting() -> None:
             time.sleep(0.02)
         overlap.run(0.05)
 
-    try:
-        for future in [pool.submit(waits_then_works) for _ in range(4)]:
-            future.result(T)
-    finally:
-        pool.shutdown()
+    run_all(pool, waits_then_works, 4)
     assert overlap.most == 1
 
 
@@ -84,11 +84,7 @@ def test_waiting_outside_the_pool_adds_no_turn() -> None:
     overlap = Overlap()
     with pool.waiting():  # a one-shot analysis on its own thread, say
         pass
-    try:
-        for future in [pool.submit(overlap.run, 0.03) for _ in range(4)]:
-            future.result(T)
-    finally:
-        pool.shutdown()
+    run_all(pool, lambda: overlap.run(0.03), 4)
     assert overlap.most == 1
 
 
