@@ -142,3 +142,14 @@ def test_send_goes_on_after_an_unreadable_file_and_streams_webm_opus(
     assert sent.returncode == 1, sent.stderr
     (line,) = sent.stderr.strip().splitlines()
     assert str(bad) in line and "not a readable audio or video file" in line
+
+
+def test_a_listener_line_says_no_pulse_rather_than_zero_bpm() -> None:
+    from streamchill.streamer.commands.listen import format_line
+
+    features = {"bpm": 0.0, "danceability": 0.7, "loudness_db": -24.0}
+    msg = {"type": "mood", "stream": "tab-1", "seq": 3, "state": "calm", "changed": False,
+           "calm_probability": 0.88, "speech_probability": 0.0, "media_time_s": 4.0,
+           "features": features}  # fmt: skip
+    assert "bpm     -  dance 0.70" in format_line(msg)
+    assert "bpm  72.4" in format_line({**msg, "features": {**features, "bpm": 72.4}})

@@ -120,8 +120,9 @@ def print_table(result: AnalysisResult, out: TextIO) -> None:
     out.write("  start   end    state       calm   bpm    dance  dB-dev\n")
     for c in v["timestamps"]:
         cp = "  -  " if c["calm_probability"] is None else f"{c['calm_probability']:.2f}"
+        bpm = f"{c['bpm']:6.1f}" if c["bpm"] else "     -"  # 0: no pulse found
         out.write(
-            f"  {c['start']:5.0f} {c['end']:5.0f}   {c['state']:<10} {cp:>5} {c['bpm']:6.1f}"
+            f"  {c['start']:5.0f} {c['end']:5.0f}   {c['state']:<10} {cp:>5} {bpm}"
             f" {c['danceability']:6.2f} {c['avg_db_deviation']:6.2f}\n"
         )
     line = "".join(_spark(e.calm_probability, e.state.value) for e in result.events)

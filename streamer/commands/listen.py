@@ -42,9 +42,10 @@ def format_line(msg: dict[str, Any]) -> str:
         f = msg["features"]
         calm = "calm   -  " if p is None else f"calm {p:4.2f} {BARS[min(7, int(p * 8))]}"
         flag = "*" if msg.get("changed") else " "
+        bpm = f"{f['bpm']:5.1f}" if f["bpm"] else "    -"  # 0: no pulse found (yet)
         return (f"{clock} {msg['stream']:<16} #{msg['seq']:<5} {flag}{msg['state']:<10} "
                 f"{calm}  speech {msg['speech_probability']:4.2f}  "
-                f"bpm {f['bpm']:5.1f}  dance {f['danceability']:4.2f}  "
+                f"bpm {bpm}  dance {f['danceability']:4.2f}  "
                 f"{f['loudness_db']:6.1f} dB  t={msg['media_time_s']:.0f}s")  # fmt: skip
     if kind == "stream_start":
         title = f" {msg['title']!r}" if msg.get("title") else ""
