@@ -9,11 +9,16 @@ fold *i* mod 2 only (clips whose every source is in the fold) and is judged by a
 fitted, with the shipped recipe of ``models/tools/train_heads.py`` (logistic regression on
 embedding + tags at the shipped C, Platt scaling on out-of-fold clip logits grouped by
 track), on the clips that share no source with that fold and none with the calm head's
-held-out sources. The calm head never fitted on neutral or speech clips
+held-out sources. The student's speech head, which routes patches to musicnn (maybe speech)
+and gives the speech logit of the patches the student judges alone, is distilled again per
+fold the way ``models/tools/student_cascade.py`` distils the shipped one (a ridge of that
+fold's teacher head's patch logit on the student's outputs, same clips), so neither head
+has heard the fold's pieces. The calm head never fitted on neutral or speech clips
 (``calm_judgement.py`` leaves them out), so it stays as shipped.
 
 Build-time dependencies only: scikit-learn (the ``train`` extra) and the cached devset
-features ``data/devset/features.npz`` (``train_heads.py`` writes them).
+features: ``data/devset/features.npz`` (``train_heads.py`` writes them) and the student's,
+``data/student/features-student_f32.npz`` (``student_cascade.py`` writes them).
 """
 
 from __future__ import annotations
@@ -36,6 +41,29 @@ SHIPPED_C = 0.3
 """The shipped speech head's regularisation (``trained_on`` in models/speech_head.json)."""
 PLATT_SPLITS = 5
 FEATURES = ROOT / "data" / "devset" / "features.npz"
+STUDENT_FEATURES = ROOT / "data" / "student" / "features-student_f32.npz"
+
+
+def _load(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def aligned_student(teacher: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The student's features reordered onto the teacher cache's patches (same clips, same
+    3 s patches; the two caches may list the clips in different orders)."""
+    student = _load(STUDENT_FEATURES)
+    pos = {str(c): i for i, c in enumerate(student["clip_ids"])}
+    order = np.concatenate(
+        [np.flatnonzero(student["patch_clip"] == pos[str(c)]) for c in teacher["clip_ids"]]
+    )
+    if len(order) != len(teacher["patch_clip"]):
+        raise SystemExit(f"{STUDENT_FEATURES} and {FEATURES} hold different patches")
+    return {
+        "clip_ids": teacher["clip_ids"],
+        "patch_clip": teacher["patch_clip"],
+        **{k: student[k][order] for k in ("tags", "emb")},
+    }
 
 
 def sources(row: dict[str, str]) -> list[str]:
@@ -61,12 +89,14 @@ def clip_fold(row: dict[str, str], fold: dict[str, int]) -> int | None:
     return folds.pop() if len(folds) == 1 else None
 
 
-def fit_speech_head(
+def fit_speech_heads(
     rows: list[dict[str, str]], fold: dict[str, int], held: int, holdout: set[str]
-) -> LogisticHead:
-    """A speech head fitted without any clip that shares a source with fold ``held``."""
+) -> tuple[LogisticHead, LogisticHead]:
+    """The teacher's and the student's speech heads, fitted without any clip that shares a
+    source with fold ``held``."""
     sys.path.insert(0, str(ROOT / "models" / "tools"))
     from sklearn.model_selection import GroupKFold
+    from student_cascade import fit_ridge
     from train_heads import (
         MUSIC_LABELS,
         SPEECH_LABELS,
@@ -83,8 +113,8 @@ def fit_speech_head(
         if r["label"] in SPEECH_LABELS | MUSIC_LABELS
         and not any(fold.get(s) == held or s in holdout for s in sources(r))
     ]
-    with np.load(FEATURES, allow_pickle=False) as z:
-        ds = Dataset(keep, {k: z[k] for k in z.files})
+    teacher = _load(FEATURES)
+    ds = Dataset(keep, teacher)
     y_clip = np.isin(ds.labels, list(SPEECH_LABELS)).astype(float)
     y = y_clip[ds.patch_clip]
     w = np.ones(len(y))
@@ -95,18 +125,23 @@ def fit_speech_head(
         params = fit_logistic(ds.x[m], y[m], w[m], SHIPPED_C)
         oof[te] = clip_logits(ds, patch_logits(params, ds.x), te)
     a, b0 = platt(oof, y_clip)
-    mean, scale, coef, b = fit_logistic(ds.x, y, w, SHIPPED_C)
-    shipped = shared_models().speech
-    return LogisticHead(
-        name="speech",
-        version=f"{shipped.version}-without-fold{held}",
-        inputs="embedding+tags",
-        mean=mean,
-        scale=scale,
-        coef=coef,
-        intercept=b,
-        platt_a=a,
-        platt_b=b0,
+    params = fit_logistic(ds.x, y, w, SHIPPED_C)
+    student_x = Dataset(keep, aligned_student(teacher)).x
+    shipped = shared_models()
+
+    def head(name: str, version: str, fitted: tuple) -> LogisticHead:
+        mean, scale, coef, b = fitted
+        return LogisticHead(name=name, version=f"{version}-without-fold{held}",
+                            inputs="embedding+tags", mean=mean, scale=scale, coef=coef,
+                            intercept=b, platt_a=a, platt_b=b0)  # fmt: skip
+
+    return (
+        head("speech", shipped.speech.version, params),
+        head(
+            "speech_student",
+            shipped.speech_student.version,
+            fit_ridge(student_x, patch_logits(params, ds.x)),
+        ),
     )
 
 
@@ -127,14 +162,14 @@ class Folds:
 
 
 def build_folds(manifest: Path, holdout: set[str]) -> Folds:
-    """Deal the sources and fit one speech head per fold (~10-30 s of CPU)."""
+    """Deal the sources and fit the speech heads of each fold (~10-30 s of CPU)."""
     with manifest.open(encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if "check=" not in r.get("recipe", "")]
     fold = deal_sources(rows)
     base = shared_models()
-    bundles = [
-        dataclasses.replace(base, speech=fit_speech_head(rows, fold, held, holdout))
-        for held in range(FOLDS)
-    ]
+    bundles = []
+    for held in range(FOLDS):
+        speech, speech_student = fit_speech_heads(rows, fold, held, holdout)
+        bundles.append(dataclasses.replace(base, speech=speech, speech_student=speech_student))
     folded = {r["clip_id"]: clip_fold(r, fold) for r in rows if r["label"] in FOLDED_KINDS}
     return Folds(clip_fold=folded, bundles=bundles)

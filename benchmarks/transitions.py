@@ -272,7 +272,9 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
         if log is not None:
             log(f"sequence {seed}: {len(seq.pieces)} pieces, {len(seq.audio) / RATE_HZ:.0f} s")
     return {
-        "speech_heads": "shipped" if folds is None else [b.speech.version for b in folds.bundles],
+        "speech_heads": "shipped"
+        if folds is None
+        else [f"{b.speech.version}, student {b.speech_student.version}" for b in folds.bundles],
         "audio_min": round(audio_s / 60, 1),
         "cnn_patches_per_audio_s": round(patches / max(audio_s, 1e-9), 4),
         "pieces_misjudged_left_out": excluded,
