@@ -13,6 +13,7 @@ import numpy as np
 from streamchill.analyzer.audio import SampleFormat
 from streamchill.streamer.server.live_session import analyzer_session
 from streamchill.streamer.server.pool import AnalysisPool
+from tests.support.waiting import wait_until
 
 T = 10.0  # seconds any single wait may take
 
@@ -24,11 +25,15 @@ class Overlap:
         self._lock = threading.Lock()
         self.now = self.most = 0
 
-    def run(self, hold_s: float) -> None:
+    def run(self, hold_s: float, until: threading.Event | None = None) -> None:
+        """Stay inside for ``hold_s``, or until ``until`` is set."""
         with self._lock:
             self.now += 1
             self.most = max(self.most, self.now)
-        time.sleep(hold_s)
+        if until is None:
+            time.sleep(hold_s)
+        else:
+            until.wait(hold_s)
         with self._lock:
             self.now -= 1
 
@@ -43,8 +48,18 @@ def run_all(pool: AnalysisPool, task: Callable[[], object], n: int) -> None:
 
 
 def test_no_more_than_its_turns_of_tasks_run_at_once() -> None:
-    overlap = Overlap()
-    run_all(AnalysisPool(turns=2, max_threads=8), lambda: overlap.run(0.05), 8)
+    pool = AnalysisPool(turns=2, max_threads=8)
+    overlap, go_on = Overlap(), threading.Event()
+    futures = [pool.submit(overlap.run, T, go_on) for _ in range(6)]
+    try:
+        wait_until(lambda: overlap.now == 2, T, "two tasks running at once")
+        time.sleep(0.2)  # a third one, were it let in, would be in by now
+        assert overlap.now == 2
+    finally:
+        go_on.set()
+        for future in futures:
+            future.result(T)
+        pool.shutdown()
     assert overlap.most == 2
 
 
