@@ -174,10 +174,12 @@ def test_a_flatter_published_calibration_moves_no_state(examples_16k: dict) -> N
     b = head.decision_logit(0.0)
     a = head.decision_logit(1.0) - b
     t = 0.6
+    # Publishing the decision map itself (the untempered calibration), then that map x0.6.
+    sharp_head = dataclasses.replace(head, platt_a=a, platt_b=b, decision_a=None, decision_b=None)
     flat_head = dataclasses.replace(head, platt_a=t * a, platt_b=t * b, decision_a=a, decision_b=b)
     calm, aggr = examples_16k["calm"], examples_16k["aggressive"]
     x = np.concatenate([calm, calm, aggr])  # one calm piece, then a cut at 40 s
-    sharp = run_session(x, models=shipped)
+    sharp = run_session(x, models=dataclasses.replace(shipped, calm=sharp_head))
     flat = run_session(x, models=dataclasses.replace(shipped, calm=flat_head))
     assert [(e.media_time_s, e.state, e.reason) for e in flat] == [
         (e.media_time_s, e.state, e.reason) for e in sharp
