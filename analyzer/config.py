@@ -199,7 +199,11 @@ class AnalyzerConfig:
 
     @property
     def calm_thresholds(self) -> tuple[float, ...]:
-        """Where a window calm probability moves the state (enter and exit, both moods)."""
+        """Where a window calm probability moves the state (enter and exit, both moods).
+
+        Every calm probability the state, the change deltas and ``calm_doubt`` compare is on
+        the calm head's *decision* map (``LogisticHead.decision_probability``: its untempered
+        out-of-source Platt map), not the published calibration, which may be flatter."""
         return (self.aggressive_enter, self.aggressive_exit, self.calm_exit, self.calm_enter)
 
     def __post_init__(self) -> None:

@@ -81,7 +81,9 @@ class MoodEvent:
     calm_probability: float | None
     """Calibrated probability in [0, 1] that the music is calm (0.5 = not sure); ``None``
     where calm is not judged: silence, speech, steady tones and noise (see
-    :func:`calm_is_judged`)."""
+    :func:`calm_is_judged`). Calibrated for music the judgement never saw, so it may be
+    flatter than the decision probability ``state`` was decided on (``analyzer/heads.py``):
+    a ``calm`` event can carry less than the 0.6 calm is entered at."""
     speech_probability: float
     """Probability in [0, 1] that the audio is someone talking rather than music."""
     features: WindowFeatures

@@ -9,7 +9,17 @@ JSON shape::
 
     {"name": "calm", "version": "...", "inputs": "embedding+tags",
      "mean": [...], "scale": [...], "coef": [...], "intercept": 0.0,
-     "platt_a": 1.0, "platt_b": 0.0}
+     "platt_a": 1.0, "platt_b": 0.0, "decision_a": 1.0, "decision_b": 0.0}
+
+Two maps of the window logit, because the probability a user is shown and the one the state
+machine decides on answer different questions. ``platt_a``/``platt_b`` give the published,
+calibrated probability (``window_probability``): on music from sources the judgement never
+saw it may have to be flatter, so that a clip it gets wrong lands near the neutral band,
+not at 0.01. ``decision_a``/``decision_b`` (optional; the calibration map when absent) give
+the *decision* probability (``decision_probability``) that the state thresholds, the change
+deltas and the cascade's close-call margins read (``AnalyzerConfig``): the scale they were
+measured on. So the calibration can be tempered without slowing the state's response to a
+change of music: both maps rank windows alike, only the published one is flatter.
 
 ``inputs: "msd_prior+tags"`` is the calm judgement built on the fixed MSD tag mapping
 (``analyzer.baseline.tag_prior_logit``): patch logit = prior logit + a correction learned
@@ -54,6 +64,9 @@ class LogisticHead:
     platt_b: float
     correction_bound: float = 0.0
     """For the prior kinds: the most the learned correction may move a patch logit."""
+    decision_a: float | None = None
+    decision_b: float | None = None
+    """The decision map (module docstring); None: the calibration map (``platt_*``)."""
 
     @property
     def needs_mtt_tags(self) -> bool:
@@ -72,6 +85,11 @@ class LogisticHead:
             raise ValueError("mean, scale and coef must be vectors of one length")
         if np.any(scale <= 0):
             raise ValueError("scale must be positive")
+        decision = (data.get("decision_a"), data.get("decision_b"))
+        if (decision[0] is None) != (decision[1] is None):
+            raise ValueError("decision_a and decision_b come together")
+        if decision[0] is not None and float(decision[0]) * float(data.get("platt_a", 1.0)) <= 0:
+            raise ValueError("the decision map must rank windows as the calibration map does")
         return cls(
             name=str(data["name"]),
             version=str(data["version"]),
@@ -83,6 +101,8 @@ class LogisticHead:
             platt_a=float(data.get("platt_a", 1.0)),
             platt_b=float(data.get("platt_b", 0.0)),
             correction_bound=float(data.get("correction_bound", 0.0)),
+            decision_a=_optional_float(data.get("decision_a")),
+            decision_b=_optional_float(data.get("decision_b")),
         )
 
     @classmethod
@@ -144,9 +164,30 @@ class LogisticHead:
         """The Platt-calibrated logit of a raw (patch or window-mean) logit."""
         return self.platt_a * logit + self.platt_b
 
+    def decision_logit(self, logit: float) -> float:
+        """The logit on the decision map's scale of a raw (patch or window-mean) logit."""
+        a = self.platt_a if self.decision_a is None else self.decision_a
+        b = self.platt_b if self.decision_b is None else self.decision_b
+        return a * logit + b
+
     def window_probability(self, logits: np.ndarray) -> float:
-        """Calibrated probability for a window whose patches gave ``logits`` (0.5 if empty)."""
+        """Calibrated probability for a window whose patches gave ``logits`` (0.5 if empty):
+        what events and verdicts publish."""
         if len(logits) == 0:
             return 0.5
-        z = self.calibrated_logit(float(np.mean(logits)))
-        return float(1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0))))
+        return _sigmoid(self.calibrated_logit(float(np.mean(logits))))
+
+    def decision_probability(self, logits: np.ndarray) -> float:
+        """The window's probability on the decision map (0.5 if empty): what the state
+        thresholds and the change deltas compare, whatever the published calibration."""
+        if len(logits) == 0:
+            return 0.5
+        return _sigmoid(self.decision_logit(float(np.mean(logits))))
+
+
+def _sigmoid(z: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0))))
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -46,6 +46,8 @@ class Observation:
 
     media_time_s: float
     calm_probability: float
+    """On the calm head's decision map (``LogisticHead.decision_probability``), the scale
+    the thresholds were measured on, not the published (possibly flatter) calibration."""
     speech_probability: float
     silent: bool
     steady: bool

@@ -51,8 +51,9 @@ TEMPO_EVERY_HOPS = 2
 
 
 def judge_group(models: ModelBundle, patches: Sequence[PatchResult]) -> tuple[float, float]:
-    """(calm, speech) window probabilities of a group of patches."""
-    calm = models.calm.window_probability(np.array([p.calm_logit for p in patches]))
+    """(calm, speech) window probabilities of a group of patches, on the decision map (the
+    scale the change deltas and close-call margins were measured on; ``heads.py``)."""
+    calm = models.calm.decision_probability(np.array([p.calm_logit for p in patches]))
     speech = models.speech.window_probability(np.array([p.speech_logit for p in patches]))
     return calm, speech
 
@@ -235,14 +236,15 @@ class Session:
         bundle = self._models
         calm_logits = np.array([p.calm_logit for p in seg])
         speech_logits = np.array([p.speech_logit for p in seg])
-        calm_p = bundle.calm.window_probability(calm_logits)
+        calm_p = bundle.calm.window_probability(calm_logits)  # published
+        calm_decision = bundle.calm.decision_probability(calm_logits)  # what the state reads
         speech_p = bundle.speech.window_probability(speech_logits) if len(seg) else 0.0
         if silent or steady:
             self._quiet_until = self._mel_ring.total
         newest_logits, newest_pauses = self._segments.speech_evidence(seg, bundle.speech)
         obs = Observation(
             media_time_s=self.media_time_s,
-            calm_probability=calm_p,
+            calm_probability=calm_decision,
             speech_probability=speech_p,
             silent=silent,
             steady=steady,

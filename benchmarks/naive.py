@@ -134,6 +134,7 @@ class NaiveSession:
         if not audible.any():
             audible[-1] = True
         calm_p = bundle.calm.window_probability(calm[audible])
+        calm_decision = bundle.calm.decision_probability(calm[audible])
         speech_p = bundle.speech.window_probability(speech[audible])
         recent = hop_power[-int(c.silence_span_s * FRAMES_PER_S) :]
         silent = float(level_db(float(recent.max()))) < c.silence_db
@@ -150,7 +151,7 @@ class NaiveSession:
         state = self._machine.update(
             Observation(
                 media_time_s=self.media_time_s,
-                calm_probability=calm_p,
+                calm_probability=calm_decision,
                 speech_probability=speech_p,
                 silent=silent,
                 steady=False,

@@ -83,7 +83,7 @@ def naive_timeline(
     from streamchill.analyzer.config import AnalyzerConfig
 
     c = AnalyzerConfig()
-    calm = np.array([heads.calm.window_probability(np.array([p.calm_logit])) for p in history])
+    calm = np.array([heads.calm.decision_probability(np.array([p.calm_logit])) for p in history])
     speech = np.array(
         [heads.speech.window_probability(np.array([p.speech_logit])) for p in history]
     )
@@ -139,10 +139,11 @@ def _judged_as(
     heads: ModelBundle, kind: str, patches: list[PatchResult], *, mood_only: bool = False
 ) -> bool:
     """The heads' verdict over ``patches`` agrees with ``kind`` (``mood_only``: the calm
-    judgement alone, for a music piece's opening)."""
+    judgement alone, for a music piece's opening). The calm judgement on the decision map,
+    the scale of the state machine's neutral band (``analyzer/heads.py``)."""
     from streamchill.analyzer.config import AnalyzerConfig
 
-    calm = heads.calm.window_probability(np.array([p.calm_logit for p in patches]))
+    calm = heads.calm.decision_probability(np.array([p.calm_logit for p in patches]))
     speech = heads.speech.window_probability(np.array([p.speech_logit for p in patches]))
     if kind in ("speech", "speech_over_music"):
         return speech >= 0.5

@@ -110,3 +110,34 @@ def test_shipped_calm_head_is_prior_based_and_bounded() -> None:
     assert 0.0 <= head.correction_bound <= 3.0
     # A window with no patches is unsure.
     assert head.window_probability(np.array([])) == 0.5
+
+
+def mapped_head(**maps: float) -> LogisticHead:
+    data = {"name": "calm", "version": "t", "inputs": "tags", "intercept": 0.0}
+    return LogisticHead.from_dict({**data, "mean": [0.0], "scale": [1.0], "coef": [1.0], **maps})
+
+
+def test_the_published_calibration_may_be_flatter_than_the_decision_map() -> None:
+    head = mapped_head(platt_a=0.6, platt_b=-0.3, decision_a=1.2, decision_b=-0.6)
+    window = np.array([2.0, 3.0])  # mean logit 2.5
+    published, decided = head.window_probability(window), head.decision_probability(window)
+    assert published == pytest.approx(1 / (1 + np.exp(-(0.6 * 2.5 - 0.3))))
+    assert decided == pytest.approx(1 / (1 + np.exp(-(1.2 * 2.5 - 0.6))))
+    assert 0.5 < published < decided  # the same side of 0.5, nearer to it
+    assert head.decision_probability(np.array([])) == 0.5
+    # Without a decision map the state decides on the calibration itself (older head files).
+    plain = mapped_head(platt_a=1.2, platt_b=-0.6)
+    assert plain.decision_probability(window) == plain.window_probability(window) == decided
+
+
+@pytest.mark.parametrize(
+    "maps",
+    [
+        {"decision_a": 1.0},
+        {"decision_b": 0.0},
+        {"platt_a": 1.0, "decision_a": -1.0, "decision_b": 0},
+    ],
+)
+def test_a_decision_map_must_be_whole_and_rank_windows_alike(maps: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="decision"):
+        mapped_head(**maps)

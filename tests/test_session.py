@@ -3,6 +3,7 @@ that follows the music within seconds and never calls silence, tones or noise ca
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.errors import AudioFormatError
 from streamchill.analyzer.events import MoodEvent, MoodState
+from streamchill.analyzer.models_bundle import shared_models
 from streamchill.analyzer.session import Session
 from tests.support.signals import mains_hum, pink_noise, sine, white_noise
 
@@ -160,6 +162,35 @@ def test_a_hard_switch_leaves_the_old_state_at_once_and_settles_without_flicker(
     assert MoodState.CALM not in [e.state for e in events if left_calm <= e.media_time_s <= t2]
     steady_calm = [e.state for e in events if 6.0 <= e.media_time_s <= t1]
     assert set(steady_calm) == {MoodState.CALM}
+
+
+def test_a_flatter_published_calibration_moves_no_state(examples_16k: dict) -> None:
+    """The state, the change detection and the cascade read the calm head's decision map,
+    so the published calibration can be tempered toward 0.5 for music the judgement never
+    saw (issue 14) without slowing a cut. While the state read the published probability,
+    this calm -> taiko cut was followed in 6 s instead of 2 under a calibration x0.6."""
+    shipped = shared_models()
+    head = shipped.calm
+    b = head.decision_logit(0.0)
+    a = head.decision_logit(1.0) - b
+    t = 0.6
+    # Publishing the decision map itself (the untempered calibration), then that map x0.6.
+    sharp_head = dataclasses.replace(head, platt_a=a, platt_b=b, decision_a=None, decision_b=None)
+    flat_head = dataclasses.replace(head, platt_a=t * a, platt_b=t * b, decision_a=a, decision_b=b)
+    calm, aggr = examples_16k["calm"], examples_16k["aggressive"]
+    x = np.concatenate([calm, calm, aggr])  # one calm piece, then a cut at 40 s
+    sharp = run_session(x, models=dataclasses.replace(shipped, calm=sharp_head))
+    flat = run_session(x, models=dataclasses.replace(shipped, calm=flat_head))
+    assert [(e.media_time_s, e.state, e.reason) for e in flat] == [
+        (e.media_time_s, e.state, e.reason) for e in sharp
+    ]
+    assert switch_times(flat, 40.0, MoodState.AGGRESSIVE) - 40.0 <= 5.0
+    judged = [(s.calm_probability, f.calm_probability) for s, f in zip(sharp, flat, strict=True)]
+    assert all((s is None) == (f is None) for s, f in judged)
+    pairs = np.array([(s, f) for s, f in judged if s is not None])
+    logit = np.log(pairs / (1 - pairs))
+    assert np.allclose(logit[:, 1], t * logit[:, 0], atol=1e-6)
+    assert np.abs(pairs[:, 0] - 0.5).max() > 0.35  # the cut is one the sharp map is sure of
 
 
 def test_bad_arrays_are_refused_with_a_clear_error() -> None:

@@ -176,7 +176,7 @@ def calm_judgement(ds: Any, feats: dict[str, np.ndarray], version: str) -> tuple
         }
         for name, z, c in (("shipped", z_ship, cal), ("prior", z_prior, prior_cal))
     }
-    head = head_json(variant, dev, cal, version)
+    head = head_json(variant, dev, cal, calibration.decision_map(cands), version)
     # Neutral (menu/title) clips: where does the shipped judgement put them?
     neutral = np.flatnonzero(ds.labels == "neutral")
     z_neutral = np.array(
@@ -205,6 +205,7 @@ def calm_judgement(ds: Any, feats: dict[str, np.ndarray], version: str) -> tuple
         ),
         "calibration_rule": calibration.RULE,
         "shipped_calibration": calibration.public(cal),
+        "decision_map": calibration.public(calibration.decision_map(cands)),
         "prior_calibration": calibration.public(prior_cal),
         "calibrations_tried": [{"judgement": "shipped", **calibration.public(c)} for c in cands]
         + [{"judgement": "prior", **calibration.public(c)} for c in prior_cands],
@@ -227,9 +228,10 @@ def calm_judgement(ds: Any, feats: dict[str, np.ndarray], version: str) -> tuple
     return head, report
 
 
-def head_json(variant: Variant, dev: ClipSet, cal: dict, version: str) -> dict:
+def head_json(variant: Variant, dev: ClipSet, cal: dict, decision: dict, version: str) -> dict:
     """The runtime head (``analyzer.heads``, inputs ``msd_mtt_prior+tags``) for a shippable
-    variant: the prior alone (zero correction) or the prior with its fitted correction."""
+    variant: the prior alone (zero correction) or the prior with its fitted correction. It
+    publishes the chosen calibration ``cal`` and decides on the ``decision`` map."""
     if not shippable(variant):
         raise ValueError(f"{variant.name} may not ship (see shippable)")
     n = 100
@@ -250,10 +252,13 @@ def head_json(variant: Variant, dev: ClipSet, cal: dict, version: str) -> dict:
         "correction_bound": bound,
         "platt_a": cal["map"]["a"],
         "platt_b": cal["map"]["b"],
+        "decision_a": decision["map"]["a"],
+        "decision_b": decision["map"]["b"],
         "trained_on": (
             f"{variant.name}; "
             + ("correction fitted on the development sources; " if bound else "no training; ")
-            + f"calibration ({cal['fit_on']}) on out-of-source logits; set aside: "
+            + f"calibration ({cal['family']}, {cal['fit_on']}) and decision map "
+            f"({decision['family']}, {decision['fit_on']}) on out-of-source logits; set aside: "
             f"{', '.join(HOLDOUT_SOURCES)}"
         ),
     }

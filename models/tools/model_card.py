@@ -153,6 +153,16 @@ def calibration_tables(calm: dict) -> list[str]:
             f"| {_part(h['development'])} | {_part(h['all'])} "
             f"| {_f(fl['mean'])} / {_f(fl['p95'])} | {flag} |"
         )
+    decision = calm.get("decision_map")
+    if decision:
+        out.append("")
+        out.append(
+            f"Published map: {ship['family']} fitted on {ship['fit_on']} logits (a "
+            f"{ship['map']['a']:.3f}, b {ship['map']['b']:.3f}). Decision map, which the state "
+            "thresholds, change deltas and close-call margins read (`decision_a`/`decision_b`): "
+            f"{decision['family']} fitted on {decision['fit_on']} logits (a "
+            f"{decision['map']['a']:.3f}, b {decision['map']['b']:.3f})."
+        )
     shipped_key = (ship["family"], ship["fit_on"])
     shown = [
         c
