@@ -15,7 +15,8 @@ Four rules keep it steady without making it slow:
   calibrated speech logits. From music that was judged music, ``speech`` needs
   ``speech_confirm_patches`` patches in a row that sound like speech (one patch of a sung or
   shouted passage is not a talk show); after a pause, at the start or at a change of music
-  one such patch will do, or that many in a row that merely *could* be speech. Speech is
+  one such patch will do, or that many in a row that merely *could* be speech (after a
+  pause, could be speech by the weaker rule that holds speech). Speech is
   left, at once, when that many patches in a row could not be speech: the music after a
   talk is followed as soon as it is judged, not when the 30 s mean finally falls. A voice
   the head never heard may score lower: a patch the head is unsure of sounds like speech
@@ -116,6 +117,8 @@ class MoodStateMachine:
         self._candidate_since_s = 0.0
         self._music_judged = False
         """Since the last pause or speech, a patch of this music did not sound like speech."""
+        self._maybe_voice_since_pause = False
+        """Every patch since the last pause could be speech by the holding rule."""
 
     @property
     def settled(self) -> bool:
@@ -174,6 +177,12 @@ class MoodStateMachine:
             return False
         if newest and all(self.sounds_like_speech(*p) for p in newest):
             return True
+        if (
+            self._maybe_voice_since_pause
+            and newest
+            and all(could_be_speech(c, *p, holding=True) for p in newest)
+        ):
+            return True  # after a pause, a voice the head is unsure of from its first patch
         if self.state in MUSIC_STATES and not self._quiet and self._music_judged:
             return False
         # After a pause, at the start, or in music not yet judged as music.
@@ -232,8 +241,11 @@ class MoodStateMachine:
         if quiet_now or self.state is MoodState.SPEECH or obs.fresh_segment:
             self._music_judged = False
         if quiet_now or self.state is MoodState.SPEECH:
+            self._maybe_voice_since_pause = quiet_now
             return
         if obs.speech_logits:
             pauses = obs.speech_pauses[-1] if obs.speech_pauses else None
             if not self.could_be_speech(obs.speech_logits[-1], pauses):
                 self._music_judged = True
+            if not could_be_speech(self.config, obs.speech_logits[-1], pauses, holding=True):
+                self._maybe_voice_since_pause = False

@@ -21,6 +21,20 @@ def test_novelty_finds_where_the_new_sound_starts() -> None:
     assert 28 <= offset <= 40, "located at the change, erring late rather than early"
 
 
+def test_novelty_places_a_fade_in_where_it_starts_not_where_it_is_loud() -> None:
+    """The new piece's first second differs less than its next (a 1.5 s fade-in): the
+    change is where the frames split best, not where the new frames differ most."""
+    old = mel_frames(click_track(120, 8.0))
+    sound = pink_noise(3.0) + sine(300, 3.0)
+    fade = np.minimum(1.0, np.arange(len(sound)) / (1.5 * 16_000)).astype(np.float32)
+    new = mel_frames(sound * fade)
+    ref, recent_old = old[:-60], old[-60:]
+    recent = np.concatenate([recent_old[:10], new[:84]])  # the change is 10 frames in
+    distance, offset = novelty(ref, recent)
+    assert distance > AnalyzerConfig().novelty_threshold
+    assert 10 <= offset <= 26, "within a quarter second after the start of the fade"
+
+
 def test_novelty_is_quiet_inside_one_steady_texture() -> None:
     frames = mel_frames(click_track(120, 10.0))
     distance, _ = novelty(frames[:-94], frames[-94:])
