@@ -12,7 +12,7 @@ import numpy as np
 
 from streamchill.analyzer.audio import SampleFormat
 from streamchill.streamer.server.live_session import analyzer_session
-from streamchill.streamer.server.pool import AnalysisPool
+from streamchill.streamer.server.pool import AnalysisPool, cap_malloc_arenas
 from tests.support.waiting import wait_until
 
 T = 10.0  # seconds any single wait may take
@@ -119,3 +119,13 @@ def test_the_daemons_session_gives_its_turn_away_for_every_musicnn_call(
     counts = session.cascade_counts  # type: ignore[attr-defined]
     assert counts.teacher > 0
     assert entered == counts.teacher
+
+
+def test_malloc_arenas_can_be_capped_on_glibc() -> None:
+    import platform
+
+    capped = cap_malloc_arenas(3)
+    if platform.libc_ver()[0] == "glibc":
+        assert capped is True
+    else:
+        assert capped is False

@@ -43,7 +43,7 @@ from streamchill.streamer.server.messages import (
     to_json,
 )
 from streamchill.streamer.server.oneshot import OneShot
-from streamchill.streamer.server.pool import AnalysisPool
+from streamchill.streamer.server.pool import AnalysisPool, cap_malloc_arenas
 from streamchill.streamer.server.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class DaemonServer:
             token, allowed_origins=settings.allowed_origins, allowed_hosts=settings.allowed_hosts
         )
         # A thread for every stream that may be busy (and captures), analysis_threads turns.
+        cap_malloc_arenas(settings.analysis_threads + 1)  # the turns, and the event loop
         self.pool = AnalysisPool(
             turns=settings.analysis_threads,
             max_threads=settings.max_streams + settings.analysis_threads + 2,

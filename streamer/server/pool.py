@@ -14,6 +14,7 @@ and *turns*: a call needs a turn to run, and gives it away while it waits for mu
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -21,6 +22,25 @@ from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+_M_ARENA_MAX = -8
+"""glibc's ``mallopt`` parameter number for the most malloc arenas (malloc.h)."""
+
+
+def cap_malloc_arenas(arenas: int) -> bool:
+    """Let glibc's malloc keep at most ``arenas`` arenas; False where that is not glibc.
+
+    glibc gives each new thread that allocates its own arena, up to 8 per core, and each
+    arena keeps the memory it freed. The pool has a thread for every busy stream, but only
+    its turns run at once, so a few arenas serve them all. Measured through the daemon (one
+    core, 1 -> 10 -> 50 streams): RSS per extra stream 2.69 / 3.00 MB with glibc's default
+    (two runs), 2.54 MB with 2 arenas; 409 -> 374 MB with 50 streams.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError, TypeError):
+        return False
+    return bool(mallopt(_M_ARENA_MAX, arenas))
 
 
 class AnalysisPool(Executor):
