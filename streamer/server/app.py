@@ -87,7 +87,7 @@ class DaemonServer:
             token, allowed_origins=settings.allowed_origins, allowed_hosts=settings.allowed_hosts
         )
         # A thread for every stream that may be busy (and captures), analysis_threads turns.
-        cap_malloc_arenas(settings.analysis_threads + 1)  # the turns, and the event loop
+        cap_malloc_arenas(settings.analysis_threads)  # one arena a turn (measured: 2, the default)
         self.pool = AnalysisPool(
             turns=settings.analysis_threads,
             max_threads=settings.max_streams + settings.analysis_threads + 2,
