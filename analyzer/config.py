@@ -200,7 +200,8 @@ class AnalyzerConfig:
     skipped while settled), and if it too differs by more than this the same way, the
     segment begins at the suspect (``segments.py``). None: no suspects. On the transitions
     benchmark (32 sequences) aggressive -> calm went from 10.1 s at p90 (a cut novelty
-    missed, its first patch 0.57 off the aggressive piece) to 4.9 s, p50 / p90 over all
+    missed, its first patch 0.57 off the aggressive piece) to 4.9 s (5.1 s counting a
+    borderline calm piece the extra patches moved out of the sample), p50 / p90 over all
     3.49 / 4.50 -> 3.45 / 4.49 s, flips, misses and music called speech unchanged (16
     sequences: every figure unchanged); 0.30 gave one more flip in steady music, 0.40 the
     figures of 0.35. Only between patches that could not be speech: a talk's calm
