@@ -11,7 +11,11 @@ without any mel novelty (speech and music can share a spectral envelope) splits 
 way, and so does a patch that could not be speech after one that could (or the other way
 round): the head's speech probability saturates on music as near 1.0 as on a talk, so a
 talk followed by music it is unsure of would otherwise stay one segment, and the talk's
-calm judgements would decide the music's mood. Patches that are silent or a steady tone
+calm judgements would decide the music's mood. A cut that novelty misses and whose first
+patch straddles it moves the judgement by less: a patch beyond a smaller *drift* delta is a
+*suspect*, the next patch is judged soon after it (not skipped while settled), and if that
+one too lies beyond the drift delta on the same side of the old segment, the segment
+begins at the suspect. Patches that are silent or a steady tone
 never vote and never decide a change: a
 pause inside a piece does not drop the piece's evidence. For the first couple of patches
 of a confirmed segment the state may move without the usual dwell (the segment is
@@ -94,6 +98,9 @@ class SegmentTracker:
         confirm_delta: float,
         patch_change_delta: float,
         speech_like: SpeechLike | None = None,
+        second_patch_frames: int | None = None,
+        drift_delta: float | None = None,
+        drift_confirm_frames: int | None = None,
     ) -> None:
         self._judge = judge
         self._speech_like = speech_like
@@ -101,6 +108,12 @@ class SegmentTracker:
         self._silence_db = silence_db
         self._confirm_delta = confirm_delta
         self._patch_change_delta = patch_change_delta
+        self._second_patch_frames = second_patch_frames
+        self._drift_delta = drift_delta
+        self._drift_confirm_frames = drift_confirm_frames
+        self._suspect: tuple[PatchResult, float] | None = None
+        """A patch beyond the drift delta and the way it moved the calm judgement (+1 or
+        -1), until the next patch confirms or clears it."""
         self._patches: deque[PatchResult] = deque(maxlen=max_patches)
         self.start_frame = 0
         """Mel frame where the current segment begins."""
@@ -124,6 +137,14 @@ class SegmentTracker:
         """A split is tentative: the next patch (due half a hop later) confirms or undoes it."""
         return self._split_from is not None
 
+    @property
+    def follow_up_frames(self) -> int | None:
+        """Frames after the newest patch's start when the next one is due, if sooner than
+        the grid's: a tentative split or a suspect awaits the patch that decides it."""
+        if self._split_from is not None:
+            return self._second_patch_frames
+        return self._drift_confirm_frames if self._suspect is not None else None
+
     def voting(self, patch: PatchResult) -> bool:
         """Does this patch count as evidence (neither silent nor a steady tone)?"""
         return patch.level_db > self._silence_db and not patch.steady
@@ -131,12 +152,17 @@ class SegmentTracker:
     def propose_change(self, frame: int) -> None:
         """Mel novelty saw a change of music at ``frame``; the next patch after it decides."""
         self.pending_frame = frame
+        self._suspect = None  # the patch after the proposal decides, as novelty's
 
     def add(self, patch: PatchResult) -> bool:
         """Record a judged patch; return whether it confirmed a new segment."""
         began = False
+        suspect, self._suspect = self._suspect, None
         if not self.voting(patch):
             pass  # a pause or a hum decides nothing; a pending proposal waits for music
+        elif suspect is not None and self._drift_confirms(suspect, patch):
+            self.start_frame = suspect[0].start_frame
+            began = True
         elif self._split_from is not None:
             old_start, self._split_from = self._split_from, None
             old = self._window(patch, old_start, self.start_frame)
@@ -149,6 +175,7 @@ class SegmentTracker:
             self.pending_frame = None
         else:
             began = self._split(patch.start_frame, patch, self._patch_change_delta)
+            self._suspect = None if began or self._split_from is not None else self._drift(patch)
         self._patches.append(patch)
         return began
 
@@ -158,6 +185,9 @@ class SegmentTracker:
         Records nothing: the cascade asks it to find the patches that decide a change."""
         if not self.voting(patch):
             return None
+        if self._suspect is not None and self._drift_delta is not None:
+            old = self._window(patch, self.start_frame, self._suspect[0].start_frame)
+            return (abs(self._shift(old, patch)[0]), self._drift_delta) if old else None
         if self._split_from is not None:
             start, stop, tol = self._split_from, self.start_frame, self._confirm_delta
         elif self.pending_frame is not None and patch.start_frame >= self.pending_frame:
@@ -239,6 +269,40 @@ class SegmentTracker:
         return self._delta(old, new) > tol
 
     def _delta(self, old: list[PatchResult], new: PatchResult) -> float:
+        return max(abs(d) for d in self._shift(old, new))
+
+    def _shift(self, old: list[PatchResult], new: PatchResult) -> tuple[float, float]:
+        """How far ``new`` moves the (calm, speech) judgement from ``old``'s, signed."""
         old_calm, old_speech = self._judge(old)
         new_calm, new_speech = self._judge([new])
-        return max(abs(new_calm - old_calm), abs(new_speech - old_speech))
+        return new_calm - old_calm, new_speech - old_speech
+
+    def _drift(self, patch: PatchResult) -> tuple[PatchResult, float] | None:
+        """The suspect ``patch`` makes, if it moved the calm judgement beyond the drift delta
+        and neither it nor the patch before it could be speech."""
+        old = self._window(patch, self.start_frame, patch.start_frame)
+        if not old:
+            return None
+        shift = self._shift(old, patch)
+        if (
+            self._drift_delta is None
+            or abs(shift[0]) <= self._drift_delta
+            or self._talk(old, patch)
+        ):
+            return None
+        return patch, float(np.sign(shift[0]))
+
+    def _talk(self, old: list[PatchResult], patch: PatchResult) -> bool:
+        """Could the segment's newest patch or ``patch`` be speech? A talk's calm judgement
+        means nothing, and talk -> music has its own split (``speech_like``)."""
+        return self._speech_like is not None and (
+            self._speech_like(old[-1]) or self._speech_like(patch)
+        )
+
+    def _drift_confirms(self, suspect: tuple[PatchResult, float], patch: PatchResult) -> bool:
+        """Does ``patch`` move the calm judgement as the suspect did, beyond the drift delta
+        the same way, from the segment before the suspect?"""
+        first, sign = suspect
+        old = self._window(patch, self.start_frame, first.start_frame)
+        assert self._drift_delta is not None  # a suspect exists only with a drift delta
+        return bool(old) and sign * self._shift(old, patch)[0] > self._drift_delta

@@ -109,9 +109,11 @@ class Session:
             confirm_delta=c.change_confirm_delta,
             patch_change_delta=c.patch_change_delta,
             speech_like=functools.partial(patch_could_be_speech, c, self._models.speech),
+            second_patch_frames=max(1, round(c.second_patch_after_s * FRAMES_PER_S)),
+            drift_delta=c.drift_delta,
+            drift_confirm_frames=max(1, round(c.drift_confirm_after_s * FRAMES_PER_S)),
         )
         self._patch_hop_frames = max(1, round(c.patch_interval_s * FRAMES_PER_S))
-        self._second_patch_frames = max(1, round(c.second_patch_after_s * FRAMES_PER_S))
         self._last_voting_end = 0
         """Mel frame where the newest voting (audible, not steady) patch ends."""
         self._quiet_until = 0
@@ -304,8 +306,8 @@ class Session:
                 self._next_patch_frame += self._half_hop_frames
             began |= self._judge_patch(start)
             judged += 1
-            if self._segments.awaiting_second:
-                self._next_patch_frame = start + self._second_patch_frames
+            if (follow_up := self._segments.follow_up_frames) is not None:
+                self._next_patch_frame = start + follow_up  # a change hangs on it
             elif self._settled(start + PATCH_FRAMES):
                 self._next_patch_frame += self._patch_hop_frames * (c.settled_patch_stride - 1)
         return began, judged

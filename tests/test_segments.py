@@ -176,3 +176,55 @@ def test_music_the_speech_probability_hides_after_a_talk_is_a_new_segment() -> N
     t.add(patch(4, 0.2, speech=0.9))  # one patch between two sentences...
     assert t.add(patch(4.33, 0.2, speech=1.0)) is False  # ...and the talk goes on
     assert len(t.current(6 * STEP)) == 6
+
+
+def drifting_tracker() -> SegmentTracker:
+    return SegmentTracker(judge=judge, window_frames=WINDOW, max_patches=14, silence_db=-55.0,
+                          confirm_delta=0.25, patch_change_delta=0.7, second_patch_frames=31,
+                          drift_delta=0.35, drift_confirm_frames=94)  # fmt: skip
+
+
+def test_a_cut_novelty_missed_splits_at_the_first_of_two_patches_that_drift_alike() -> None:
+    """The first patch straddles the cut (0.5: 0.4 from the calm piece, under the 0.7 a
+    single patch needs); the next, judged soon after it, lies beyond the drift delta the
+    same way: the segment begins at the first, and the calm piece stops counting."""
+    t = drifting_tracker()
+    calm_piece(t)
+    assert t.follow_up_frames is None
+    assert t.add(patch(5, 0.5)) is False
+    assert t.follow_up_frames == 94 and not t.awaiting_second  # the next comes 1.5 s later
+    assert t.decision(patch(5.5, 0.45)) == (0.45, 0.35)  # decided against the old piece
+    assert t.add(patch(5.5, 0.45)) is True
+    assert t.start_frame == 5 * STEP and t.follow_up_frames is None
+    assert [p.calm_logit for p in t.current(7 * STEP)] == [0.5, 0.45]
+
+
+def test_a_drifting_patch_the_next_does_not_follow_stays_in_the_piece() -> None:
+    for calm in (0.85, 1.3):  # back in the piece, or beyond the delta the other way
+        t = drifting_tracker()
+        calm_piece(t, calm=0.9)
+        assert t.add(patch(5, 0.5)) is False
+        assert t.add(patch(5.5, calm)) is False
+        assert t.start_frame == 0 and len(t.current(7 * STEP)) == 7
+    t = drifting_tracker()
+    calm_piece(t)
+    t.add(patch(5, 0.5))
+    t.add(patch(5.5, 0.45, level_db=-80.0))  # a pause between them: nothing follows
+    assert t.follow_up_frames is None
+    assert t.add(patch(6, 0.45)) is False and t.start_frame == 0
+    plain = tracker()  # without a drift delta, neither patch splits
+    calm_piece(plain)
+    assert [plain.add(patch(5, 0.5)), plain.add(patch(5.5, 0.45))] == [False, False]
+    assert plain.follow_up_frames is None and plain.start_frame == 0
+
+
+def test_a_talks_calm_judgement_raises_no_suspect() -> None:
+    """A talk's calm judgement means nothing: it moving by 0.4 asks for no follow-up."""
+    t = SegmentTracker(judge=judge, window_frames=WINDOW, max_patches=14, silence_db=-55.0,
+                       confirm_delta=0.25, patch_change_delta=0.7, drift_delta=0.35,
+                       drift_confirm_frames=94,
+                       speech_like=lambda p: p.speech_logit >= 0.95)  # fmt: skip
+    for i in range(5):
+        t.add(patch(i, 0.2, speech=1.0))
+    assert t.add(patch(5, 0.6, speech=1.0)) is False
+    assert t.follow_up_frames is None and t.start_frame == 0
