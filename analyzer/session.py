@@ -357,7 +357,8 @@ class Session:
         end keeps the value independent of how the audio was chunked.
         """
         c = self.config
-        end_sample = end_frame * HOP_SIZE
+        # At the end of a stream the mel front end's padded frames end past the audio.
+        end_sample = min(end_frame * HOP_SIZE, self._dance_meter.samples)
         if (end_sample / TARGET_RATE_HZ) - self._danceability_at_s < c.danceability_interval_s:
             return
         start = max(0, end_sample - int(c.window_s * TARGET_RATE_HZ))

@@ -46,3 +46,18 @@ def test_the_thinned_schedule_does_not_depend_on_the_chunking(examples_16k: dict
     assert [(e.media_time_s, e.state) for e in whole] == [(e.media_time_s, e.state) for e in odd]
     for a, b in zip(whole, odd, strict=True):
         assert a.calm_probability == pytest.approx(b.calm_probability, abs=1e-4)
+
+
+def test_a_stream_ending_while_its_last_patch_lies_in_the_padded_tail_finishes(
+    examples_16k: dict,
+) -> None:
+    # 120,704 samples: the last patch is completed only by the zero-padded frames the mel
+    # front end emits at the end, 384 samples past the audio; with danceability refreshed at
+    # every patch, its window once asked for audio that never came (ValueError at finish).
+    config = AnalyzerConfig(danceability_interval_s=0.1)
+    s = Session("test", sample_rate_hz=16_000, config=config, keep_history=True)
+    s.feed(examples_16k["calm"][:120_704])
+    judged = len(s.history or [])
+    last = s.finish()
+    assert len(s.history or []) == judged + 1  # the tail's patch was judged
+    assert last and last[-1].media_time_s == pytest.approx(120_704 / 16_000, abs=0.01)
