@@ -171,9 +171,11 @@ class DaemonProcess:
         with urllib.request.urlopen(request, timeout=10) as response:
             return dict(json.loads(response.read()))
 
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
     def log_tail(self, lines: int = 20) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(self.log_text().splitlines()[-lines:])
 
     def stop(self) -> None:
         """SIGTERM; SIGKILL if it is still draining a backlog after a few seconds."""
@@ -327,6 +329,8 @@ def daemon_figures(
         finally:
             daemon.stop()
         out["daemon_log_tail"] = daemon.log_tail(5)
+        # A stream whose analysis raised is closed with this code: a bug, whatever the latency.
+        out["analysis_failures"] = daemon.log_text().count("analysis_failed")
     first, second = out["phases"][0], out["phases"][1]
     extra = second["streams"] - first["streams"]
     out["lockstep"] = lockstep

@@ -161,6 +161,11 @@ def rows(raw: dict[str, Any]) -> list[Row]:
                 Row("hop-to-subscriber latency p99", "ms", a["p99_ms"], b["p99_ms"], True,
                     target, note=note),
             ]  # fmt: skip
+        out.append(
+            Row("daemon streams whose analysis failed (daemon log)", "streams",
+                d["ours"].get("analysis_failures"), d["naive"].get("analysis_failures"),
+                True, 0.0)
+        )  # fmt: skip
         n1 = po[1]["streams"]
         out += [
             Row("daemon RSS idle", "MB", d["ours"]["rss_idle_mb"], d["naive"]["rss_idle_mb"],
