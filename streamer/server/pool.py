@@ -8,7 +8,9 @@ for the whole process, behind its lock). With a pool of two threads, two streams
 musicnn held both threads, and every other stream's hops waited behind them: with 50
 streams, p99 hop latency 277 ms. So the pool has a thread for each stream that may be busy,
 and *turns*: a call needs a turn to run, and gives it away while it waits for musicnn
-(:meth:`AnalysisPool.waiting`), so the other streams' hops go on meanwhile.
+(:meth:`AnalysisPool.waiting`), so the other streams' hops go on meanwhile. Measured on one
+quiet core with 50 streams (p99, two threads -> the pool): 59.9 -> 22.5 ms for independent
+streams, 1,283 -> 913 ms for streams in step through a change of music (``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
