@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,20 @@ def test_no_file_names_a_path_that_only_one_machine_has() -> None:
             if MACHINE_PATH.search(line):
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not offenders, "machine-specific paths:\n" + "\n".join(offenders)
+
+
+def test_no_tracked_link_leaves_the_checkout() -> None:
+    # A link into one machine's data (say data -> a folder beside the repo) clones as a
+    # dangling link elsewhere, and as a hidden dependency here; the text rule cannot see it.
+    listed = subprocess.run(["git", "ls-files", "-s"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    links = [line.split("\t", 1)[1] for line in listed.splitlines() if line.startswith("120000 ")]
+    outside = [
+        f"{link} -> {(ROOT / link).readlink()}"
+        for link in links
+        if not (ROOT / link).resolve().is_relative_to(ROOT)
+    ]
+    assert not outside, "tracked links out of the checkout:\n" + "\n".join(outside)
 
 
 def test_the_path_rule_itself_catches_such_paths() -> None:
