@@ -49,23 +49,6 @@ def _load(path: Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def aligned_student(teacher: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The student's features reordered onto the teacher cache's patches (same clips, same
-    3 s patches; the two caches may list the clips in different orders)."""
-    student = _load(STUDENT_FEATURES)
-    pos = {str(c): i for i, c in enumerate(student["clip_ids"])}
-    order = np.concatenate(
-        [np.flatnonzero(student["patch_clip"] == pos[str(c)]) for c in teacher["clip_ids"]]
-    )
-    if len(order) != len(teacher["patch_clip"]):
-        raise SystemExit(f"{STUDENT_FEATURES} and {FEATURES} hold different patches")
-    return {
-        "clip_ids": teacher["clip_ids"],
-        "patch_clip": teacher["patch_clip"],
-        **{k: student[k][order] for k in ("tags", "emb")},
-    }
-
-
 def sources(row: dict[str, str]) -> list[str]:
     """A clip's source packages (a voice-over mix names its voice and its music)."""
     return row["package"].split("+")
@@ -96,7 +79,7 @@ def fit_speech_heads(
     source with fold ``held``."""
     sys.path.insert(0, str(ROOT / "models" / "tools"))
     from sklearn.model_selection import GroupKFold
-    from student_cascade import fit_ridge
+    from student_cascade import aligned_on, fit_ridge
     from train_heads import (
         MUSIC_LABELS,
         SPEECH_LABELS,
@@ -126,7 +109,7 @@ def fit_speech_heads(
         oof[te] = clip_logits(ds, patch_logits(params, ds.x), te)
     a, b0 = platt(oof, y_clip)
     params = fit_logistic(ds.x, y, w, SHIPPED_C)
-    student_x = Dataset(keep, aligned_student(teacher)).x
+    student_x = Dataset(keep, aligned_on(_load(STUDENT_FEATURES), teacher)).x
     shipped = shared_models()
 
     def head(name: str, version: str, fitted: tuple) -> LogisticHead:

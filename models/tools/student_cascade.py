@@ -73,21 +73,27 @@ DISAGREE_MAX = 0.02
 patches an audit can land on disagree, on the development and on the set-aside sources."""
 
 
-def load(rows: list[dict[str, str]]) -> tuple[th.Dataset, th.Dataset, np.ndarray]:
-    """Teacher and student datasets on the same patches, and the student's MTT tags."""
-    teacher = th.extract(rows, th.DATA / "features.npz")
-    student = cached_features(rows, StudentTagger.load(num_threads=2).predict, STUDENT_FEATURES)
+def aligned_on(student: dict[str, np.ndarray], teacher: dict[str, np.ndarray]) -> dict:
+    """The student's features (tags, embedding, MTT tags) reordered onto the teacher cache's
+    patches: the same clips and 3 s patches, which the two caches may list in other orders."""
     pos = {str(c): i for i, c in enumerate(student["clip_ids"])}
     order = np.concatenate(
         [np.flatnonzero(student["patch_clip"] == pos[str(c)]) for c in teacher["clip_ids"]]
     )
     if len(order) != len(teacher["patch_clip"]):
         raise SystemExit("the two feature caches hold different patches: delete the student's")
-    aligned = {
+    return {
         "clip_ids": teacher["clip_ids"],
         "patch_clip": teacher["patch_clip"],
         **{k: student[k][order] for k in ("tags", "emb", "mtt")},
     }
+
+
+def load(rows: list[dict[str, str]]) -> tuple[th.Dataset, th.Dataset, np.ndarray]:
+    """Teacher and student datasets on the same patches, and the student's MTT tags."""
+    teacher = th.extract(rows, th.DATA / "features.npz")
+    student = cached_features(rows, StudentTagger.load(num_threads=2).predict, STUDENT_FEATURES)
+    aligned = aligned_on(student, teacher)
     # A patch musicnn judges still takes its MTT tags from the student (the calm head reads both).
     dt = th.Dataset(rows, {**teacher, "mtt": aligned["mtt"]})
     ds = th.Dataset(rows, aligned)
