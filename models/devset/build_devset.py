@@ -59,6 +59,10 @@ CACHE = DATA / "cache"
 SR = 16000
 MUSIC_LABELS = ("calm", "aggressive", "neutral")
 
+# Tools every run needs: ffmpeg cuts and encodes, sox mixes and augments. Model builders
+# need them; the product and its tests do not, so scripts/setup-system leaves them out.
+TOOL_PACKAGES = ["ffmpeg", "sox"]
+
 # Packages that have to be installed (not just extracted) for the speech rows.
 TTS_PACKAGES = [
     "espeak-ng",
@@ -579,9 +583,10 @@ def build_examples(rows: list[dict]) -> None:
         log(f"[examples] wrote {target}")
 
 
-def ensure_tts() -> None:
+def ensure_packages(packages: list[str]) -> None:
+    """Install the Debian packages this script runs that are missing (root, apt-get)."""
     missing = []
-    for pkg in TTS_PACKAGES:
+    for pkg in packages:
         q = subprocess.run(
             ["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True
         )
@@ -644,13 +649,14 @@ def main(argv: list[str] | None = None) -> int:
         music += [r for r in examples if r["label"] in MUSIC_LABELS and r not in music]
         speech += [r for r in examples if r["label"] == "speech" and r not in speech]
 
+    ensure_packages(TOOL_PACKAGES)
     # Music examples first: build_music then reuses and removes the extraction.
     build_examples([r for r in examples if r["label"] in MUSIC_LABELS])
     if args.examples:
         build_examples(checks)
     build_music(music, args.jobs, args.keep)
     if speech:
-        ensure_tts()
+        ensure_packages(TTS_PACKAGES)
         build_speech(speech, args.jobs, args.keep)
     if mixes:
         build_mixes(mixes, by_id, args.jobs)
