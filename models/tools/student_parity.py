@@ -70,6 +70,7 @@ def features(rows: list[dict[str, str]], predict: Any, cache: Path) -> dict[str,
         "emb": np.concatenate(emb),
         "mtt": np.concatenate(mtt),
     }
+    cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, **out)
     return out
 
