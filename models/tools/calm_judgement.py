@@ -176,7 +176,8 @@ def calm_judgement(ds: Any, feats: dict[str, np.ndarray], version: str) -> tuple
         }
         for name, z, c in (("shipped", z_ship, cal), ("prior", z_prior, prior_cal))
     }
-    head = head_json(variant, dev, cal, calibration.decision_map(cands), version)
+    set_aside = [s for s in HOLDOUT_SOURCES if s in set(hold.sources.tolist())]
+    head = head_json(variant, dev, cal, calibration.decision_map(cands), version, set_aside)
     # Neutral (menu/title) clips: where does the shipped judgement put them?
     neutral = np.flatnonzero(ds.labels == "neutral")
     z_neutral = np.array(
@@ -193,7 +194,7 @@ def calm_judgement(ds: Any, feats: dict[str, np.ndarray], version: str) -> tuple
         r.pop("_patches")
     report = {
         "bar": BAR.name,
-        "holdout_sources": list(HOLDOUT_SOURCES),
+        "holdout_sources": set_aside,
         "development_sources": sorted(set(dev.sources.tolist())),
         "variants": reports,
         "shipped": chosen["variant"],
@@ -228,7 +229,14 @@ def calm_judgement(ds: Any, feats: dict[str, np.ndarray], version: str) -> tuple
     return head, report
 
 
-def head_json(variant: Variant, dev: ClipSet, cal: dict, decision: dict, version: str) -> dict:
+def head_json(
+    variant: Variant,
+    dev: ClipSet,
+    cal: dict,
+    decision: dict,
+    version: str,
+    set_aside: list[str] | None = None,
+) -> dict:
     """The runtime head (``analyzer.heads``, inputs ``msd_mtt_prior+tags``) for a shippable
     variant: the prior alone (zero correction) or the prior with its fitted correction. It
     publishes the chosen calibration ``cal`` and decides on the ``decision`` map."""
@@ -259,7 +267,7 @@ def head_json(variant: Variant, dev: ClipSet, cal: dict, decision: dict, version
             + ("correction fitted on the development sources; " if bound else "no training; ")
             + f"calibration ({cal['family']}, {cal['fit_on']}) and decision map "
             f"({decision['family']}, {decision['fit_on']}) on out-of-source logits; set aside: "
-            f"{', '.join(HOLDOUT_SOURCES)}"
+            f"{', '.join(HOLDOUT_SOURCES if set_aside is None else set_aside)}"
         ),
     }
 
@@ -341,6 +349,10 @@ def judge_given_head(head: dict, ds: Any, feats: dict[str, np.ndarray]) -> dict:
     for part, m in (("set_aside", np.isin(cs.sources, HOLDOUT_SOURCES)),):
         out[part] = summary(z[m], p[m], cs.y[m])
         out[part]["intervals_90"] = calibration.intervals(z[m], p[m], cs.y[m], cs.tracks[m])
+        out[part]["ece_noise_floor"] = calibration.noise_floor(p[m])
+        # Per source: a source that joined the set-aside after the head was built is out of
+        # sample for its map too; the others were in the out-of-source pool its map was fitted on.
+        out[part]["per_source"] = calibration.per_source(p, cs.y, cs.sources, m)
     m = ~np.isin(cs.sources, HOLDOUT_SOURCES)
     out["development_in_sample"] = summary(z[m], p[m], cs.y[m])
     out["within_source_auc"] = {

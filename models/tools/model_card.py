@@ -1,8 +1,8 @@
 """Write the calm-judgement tables of ``models/MODEL_CARD.md`` from the training report.
 
 Build-time only (``models/tools/train_heads.py`` calls it). The tables go between the markers
-``<!-- judgement-tables:begin -->`` and ``<!-- judgement-tables:end -->``; the prose around
-them is written by hand.
+``<!-- judgement-tables:begin -->`` and ``<!-- judgement-tables:end -->`` (or another block's);
+the prose around them is written by hand.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 CARD = Path(__file__).resolve().parents[1] / "MODEL_CARD.md"
-BEGIN = "<!-- judgement-tables:begin -->"
-END = "<!-- judgement-tables:end -->"
+BLOCK = "judgement-tables"
+"""The shipped judgement's block; ``train_heads.py --report-only ... --card-block NAME`` writes a
+candidate's tables into a block of its own (markers ``<!-- NAME:begin -->``, ``:end``)."""
 
 
 def _f(x: object, digits: int = 3) -> str:
@@ -56,7 +57,80 @@ def tables(report: dict) -> str:
     out.append("")
     out += per_source_table(calm)
     out += calibration_tables(calm)
+    out += set_aside_fits_table(calm)
     return "\n".join(out) + "\n"
+
+
+def set_aside_fits_table(calm: dict) -> list[str]:
+    """Maps fitted on the set-aside sources only, leave one set-aside source out, per source
+    (issue 14 item 4), beside the published and decision maps on the same clips."""
+    ship, decision = calm["shipped_calibration"], calm.get("decision_map") or {}
+    keys = {(ship["family"], ship["fit_on"]), (decision.get("family"), decision.get("fit_on"))}
+    rows = [
+        c
+        for c in calm["calibrations_tried"]
+        if c["judgement"] == "shipped"
+        and (c["fit_on"].startswith("set-aside") or (c["family"], c["fit_on"]) in keys)
+    ]
+    srcs = calm["holdout_sources"]
+    ship_rep = next(v for v in calm["variants"] if v["variant"] == calm["shipped"])
+    within = ship_rep["holdout_within_source_auc"]
+    out = [
+        "",
+        "Maps fitted on the set-aside sources only (`set-aside`: unweighted; `set-aside "
+        "balanced`: source x class balanced), leave one set-aside source out: each set-aside "
+        "source's probabilities from the map fitted on the other set-aside sources, pooled; the "
+        "development sources through the map fitted on all set-aside sources. Beside them the "
+        "published and the decision map (out of source, leave one of all sources out), same "
+        "clips. Pooled: AUC of the held-out probabilities / accuracy / ECE (10 bins) [noise "
+        "floor at this n, mean] / confidently wrong; per source: ECE / accuracy / confidently "
+        "wrong. Within-source AUC does not depend on the map: "
+        + ", ".join(f"{k} {_f(v)}" for k, v in sorted(within.items()))
+        + ".\n",
+        "| map | fitted on | set aside, pooled | development: ECE / conf. wrong | "
+        + " | ".join(srcs)
+        + " |",
+        "|---|---|---|---|" + "---|" * len(srcs),
+    ]
+    for c in rows:
+        h, d = c["held_out"]["set_aside"], c["held_out"]["development"]
+        pooled = (
+            f"{_f(h.get('auc_held_out_p'))} / {_f(h['accuracy'])} / {_f(h['ece'])} "
+            f"[{_f(h['ece_noise_floor']['mean'])}] / {_f(h['confidently_wrong'])}"
+        )
+        cells = [
+            "{ece} / {accuracy} / {confidently_wrong}".format(
+                **{k: _f(v) for k, v in c["per_source"][src].items()}
+            )
+            for src in srcs
+        ]
+        tag = (
+            " (published)" if (c["family"], c["fit_on"]) == (ship["family"], ship["fit_on"]) else ""
+        )
+        if decision and (c["family"], c["fit_on"]) == (decision["family"], decision["fit_on"]):
+            tag += " (decision)"
+        out.append(
+            f"| {c['family']}{tag} | {c['fit_on']} | {pooled} "
+            f"| {_f(d['ece'])} / {_f(d['confidently_wrong'])} | {' | '.join(cells)} |"
+        )
+    given = calm.get("given_head_on_these_features")
+    if given and "per_source" in given.get("set_aside", {}):
+        g = given["set_aside"]
+        cells = [
+            "{ece} / {accuracy} / {confidently_wrong}".format(
+                **{k: _f(v) for k, v in g["per_source"][src].items()}
+            )
+            if src in g["per_source"]
+            else "–"
+            for src in srcs
+        ]
+        out.append(
+            f"| {given['head']}, as shipped | its own fit | {_f(g['auc'])} / "
+            f"{_f(g['accuracy'])} / {_f(g['ece'])} [{_f(g['ece_noise_floor']['mean'])}] / "
+            f"{_f(g['confidently_wrong'])} | – | {' | '.join(cells)} |"
+        )
+    out.append("")
+    return out
 
 
 def per_source_table(calm: dict) -> list[str]:
@@ -70,7 +144,8 @@ def per_source_table(calm: dict) -> list[str]:
 
     sc, pc = calm["shipped_calibration"], calm["prior_calibration"]
     out = [
-        f"Shipped: **{calm['shipped']}** ({calm['why']}). Per source, shipped vs the prior "
+        f"{calm.get('status', 'Shipped')}: **{calm['shipped']}** ({calm['why']}). Per source, "
+        "shipped vs the prior "
         f"{bar} (the "
         "selection figures): ROC-AUC within the source on out-of-source logits (development "
         "sources: leave-one-source-out fits; set-aside sources: fitted on all development "
@@ -219,13 +294,14 @@ def calibration_tables(calm: dict) -> list[str]:
     return out
 
 
-def write_card_tables(report: dict, card: Path = CARD) -> None:
-    """Replace the text between the markers (append a section if they are missing)."""
+def write_card_tables(report: dict, card: Path = CARD, name: str = BLOCK) -> None:
+    """Replace the text between the block's markers (append the block if they are missing)."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     text = card.read_text(encoding="utf-8")
-    block = f"{BEGIN}\n{tables(report)}{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+    block = f"{begin}\n{tables(report)}{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
         text = head + block + tail
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"

@@ -48,12 +48,27 @@ def clip_patches(row: dict[str, str]) -> np.ndarray:
 
 
 def features(rows: list[dict[str, str]], predict: Any, cache: Path) -> dict[str, np.ndarray]:
-    """train_heads' feature layout (clip_ids, patch_clip, tags, emb) plus MTT tags, cached."""
+    """train_heads' feature layout (clip_ids, patch_clip, tags, emb) plus MTT tags, cached.
+
+    The cache extends itself: clips of ``rows`` it lacks (and whose WAV exists) are judged and
+    appended, the cached ones are kept as they are (a patch's outputs do not depend on the
+    other clips, so appending gives the figures a rebuild gives; only the order differs,
+    and every reader matches clips by id)."""
+    have: dict[str, np.ndarray] = {}
     if cache.exists():
         with np.load(cache) as z:
-            return {k: z[k] for k in z.files}
-    ids, pc, tags, emb, mtt = [], [], [], [], []
+            have = {k: z[k] for k in z.files}
+    done = set(have.get("clip_ids", np.array([], dtype=str)).tolist())
+    ids = [str(c) for c in have.get("clip_ids", [])]
+    pc = list(have.get("patch_clip", np.zeros(0, np.int64)))
+    tags = [have["tags"]] if have else []
+    emb = [have["emb"]] if have else []
+    mtt = [have["mtt"]] if have else []
+    new = 0
     for row in rows:
+        wav = th.DATA / "clips" / row["label"] / f"{row['clip_id']}.wav"
+        if row["clip_id"] in done or not wav.exists():
+            continue
         p = clip_patches(row)
         if len(p) == 0:
             continue
@@ -63,6 +78,7 @@ def features(rows: list[dict[str, str]], predict: Any, cache: Path) -> dict[str,
         tags.append(t)
         emb.append(e)
         mtt.append(m)
+        new += 1
     out = {
         "clip_ids": np.array(ids, dtype=str),
         "patch_clip": np.array(pc, dtype=np.int64),
@@ -70,8 +86,12 @@ def features(rows: list[dict[str, str]], predict: Any, cache: Path) -> dict[str,
         "emb": np.concatenate(emb),
         "mtt": np.concatenate(mtt),
     }
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **out)
+    if new:
+        print(f"  {cache.name}: {new} clips added", flush=True)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, **out)
+        tmp.replace(cache)  # a new file: never rewrite a cache another checkout may link to
     return out
 
 
@@ -176,8 +196,20 @@ def main() -> int:
     parser.add_argument(
         "--only", choices=("teacher", "student"), help="judge one backbone (cached for the other)"
     )
+    parser.add_argument(
+        "--extend-only",
+        action="store_true",
+        help="only add the devset clips the shipped student's cache (features-student_f32.npz, "
+        "what train_heads reads) lacks, with the shipped student_msd_mtt.tflite, and stop",
+    )
     args = parser.parse_args()
     rows = [r for r in csv.DictReader(th.MANIFEST.open()) if "check=" not in r["recipe"]]
+    if args.extend_only:
+        from streamchill.analyzer.model import StudentTagger as ShippedStudent
+
+        shipped = ShippedStudent.load(num_threads=2)
+        features(rows, shipped.predict, OUT / "features-student_f32.npz")
+        return 0
     reps = {}
     for name in ("teacher", "student"):
         done = OUT / f"parity-{name}-{args.model.stem if name == 'student' else 'musicnn'}.json"

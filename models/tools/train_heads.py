@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from calm_judgement import calm_judgement, judge_given_head  # noqa: E402
 from model_card import write_card_tables  # noqa: E402  (beside this script)
-from transfer_eval import auc, ece, sigmoid  # noqa: E402
+from transfer_eval import auc, ece, platt, sigmoid  # noqa: E402
 
 from streamchill.analyzer.mel import mel_frames, patches  # noqa: E402
 from streamchill.analyzer.model import MusicnnTagger  # noqa: E402
@@ -88,8 +88,9 @@ def extract(rows: list[dict[str, str]], cache: Path) -> dict[str, np.ndarray]:
             continue
         if "mtt" in have:
             raise SystemExit(
-                f"{cache} (a backbone's cache with MTT tags) lacks clip {cid}; rebuild that "
-                "cache (models/tools/student_parity.py) rather than mixing musicnn features in"
+                f"{cache} (a backbone's cache with MTT tags) lacks clip {cid}; extend it "
+                "(models/tools/student_parity.py --extend-only) rather than mixing musicnn "
+                "features in"
             )
         tagger = tagger or MusicnnTagger.load(num_threads=2)
         t, e = tagger.predict(p)
@@ -217,14 +218,6 @@ def patch_logits(params: tuple, x: np.ndarray) -> np.ndarray:
 
 def clip_logits(ds: Dataset, logits: np.ndarray, clips: np.ndarray) -> np.ndarray:
     return np.array([logits[ds.patch_clip == c].mean() for c in clips])
-
-
-def platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
-    from sklearn.linear_model import LogisticRegression
-
-    m = LogisticRegression(C=1e4, max_iter=1000)
-    m.fit(z.reshape(-1, 1), y, sample_weight=w)
-    return float(m.coef_[0, 0]), float(m.intercept_[0])
 
 
 def train_head(
@@ -376,9 +369,15 @@ def main() -> int:
         help="write the report here and leave the shipped heads, head_report.json and the "
         "model card untouched (e.g. to judge another backbone's features)",
     )
+    parser.add_argument("--exclude-sources", default="", help="leave these packages out (a,b)")
+    parser.add_argument(
+        "--card-block", help="with --report-only: also write its tables into this card block"
+    )
     args = parser.parse_args()
     # check= rows are the regression test's short fixtures, not devset clips.
+    drop = set(args.exclude_sources.split(","))  # e.g. sources newer than a shipped version
     rows = [r for r in csv.DictReader(MANIFEST.open()) if "check=" not in r["recipe"]]
+    rows = [r for r in rows if r["package"] not in drop]
     feats = with_mtt(extract(rows, args.features), args.mtt_features)
     ds = Dataset(rows, feats)
     feats["emb_kept"] = ds.x[:, :200]
@@ -396,6 +395,9 @@ def main() -> int:
     if args.report_only:
         args.report_only.write_text(json.dumps({**report, "calm_head": calm}, indent=2))
         print(f"report (calm head included) written to {args.report_only}; nothing shipped")
+        if args.card_block:
+            calm_rep["status"] = "Would ship under the rule (not shipped)"
+            write_card_tables(report, name=args.card_block)
         return 0
     (ROOT / "models" / "calm_head.json").write_text(json.dumps(calm))
     if args.retrain_speech:
