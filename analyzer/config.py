@@ -63,6 +63,7 @@ class AnalyzerConfig:
     head v5 (``models/tools/student_cascade.py``, ``models/cascade_report.json``): of the
     patches an audit can land on, 0.04 % of the development sources' and 0.64 % of the
     set-aside sources' (never seen by the student) disagree at 1.5; 1.25 gave 0.22 / 2.1 %.
+    With the sources added after v6 (colobot's synth music set aside): 0.11 / 1.54 % at 1.5.
     Median |difference| 0.15 and 0.30 logits (v5 reads the student's MTT tags on both sides,
     so the two sides differ less than v4's 0.33 / 0.54, for which 2.5 was chosen)."""
     change_doubt: float = 0.15
