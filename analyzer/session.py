@@ -39,6 +39,7 @@ from streamchill.analyzer.features import (
 from streamchill.analyzer.hysteresis import MoodStateMachine, Observation, patch_could_be_speech
 from streamchill.analyzer.mel import FRAMES_PER_S, HOP_SIZE, N_MELS, PATCH_FRAMES, MelFrameStream
 from streamchill.analyzer.models_bundle import ModelBundle, shared_models
+from streamchill.analyzer.patch_schedule import PatchSchedule, may_wait
 from streamchill.analyzer.ring import Ring
 from streamchill.analyzer.segments import PatchResult, SegmentTracker
 from streamchill.analyzer.signal_checks import novelty, steady_kind
@@ -113,13 +114,11 @@ class Session:
             drift_delta=c.drift_delta,
             drift_confirm_frames=max(1, round(c.drift_confirm_after_s * FRAMES_PER_S)),
         )
-        self._patch_hop_frames = max(1, round(c.patch_interval_s * FRAMES_PER_S))
+        self._schedule = PatchSchedule(c)
         self._last_voting_end = 0
         """Mel frame where the newest voting (audible, not steady) patch ends."""
         self._quiet_until = 0
         """Mel frame of the newest hop that was silent or a steady tone."""
-        self._half_hop_frames = round(c.hop_s * FRAMES_PER_S / 2)
-        self._next_patch_frame = 0
         self._machine = MoodStateMachine(c)
         self._cascade = Cascade.from_config(c, stream=stream)
         self._danceability = 0.0
@@ -193,7 +192,7 @@ class Session:
     def _consume(self, pieces: Iterable[Piece]) -> Iterator[MoodEvent]:
         for piece in pieces:  # held until a hop ends or a due patch completes (HeldSamples)
             self._held.add(piece.samples)
-            due = self._next_patch_frame + PATCH_FRAMES <= self._mel.frames_after(len(self._held))
+            due = self._schedule.due_by(self._mel.frames_after(len(self._held)))
             if piece.ends_hop or due:
                 self._analyse_held()
             if piece.ends_hop:
@@ -291,39 +290,20 @@ class Session:
         """Run the CNN on every complete patch that is due, one at a time.
 
         One at a time because a judgement can move the grid: a tentative change of music
-        asks for its second patch half a hop after the first. Returns (a new segment began,
-        patches judged).
+        asks for its second patch half a hop after the first (``patch_schedule.py``).
+        Returns (a new segment began, patches judged).
         """
         began, judged = False, 0
-        c = self.config
-        while self._mel_ring.total >= self._next_patch_frame + PATCH_FRAMES:
-            start = self._next_patch_frame
-            self._next_patch_frame += self._patch_hop_frames
-            if self._next_patch_frame == self._patch_hop_frames:
-                # After the first patch (which makes the first estimate at ~3 s), shift the
-                # grid by half a hop: patches then complete between hop boundaries, and the
-                # CNN's work never delays a hop's event in a live stream.
-                self._next_patch_frame += self._half_hop_frames
+        while (start := self._schedule.take(self._mel_ring.total)) is not None:
             began |= self._judge_patch(start)
             judged += 1
-            if (follow_up := self._segments.follow_up_frames) is not None:
-                self._next_patch_frame = start + follow_up  # a change hangs on it
-            elif self._settled(start + PATCH_FRAMES):
-                self._next_patch_frame += self._patch_hop_frames * (c.settled_patch_stride - 1)
+            follow_up = self._segments.follow_up_frames
+            wait = follow_up is None and may_wait(
+                self.config, self._machine, self._segments, self._models.speech,
+                start + PATCH_FRAMES,
+            )  # fmt: skip
+            self._schedule.judged(start, follow_up=follow_up, may_wait=wait)
         return began, judged
-
-    def _settled(self, end_frame: int) -> bool:
-        """May the next patch wait longer? A settled mood on a confident segment, no change
-        proposed (mel novelty re-aligns the grid and a patch is judged at once) and nothing
-        that could be speech in the newest patch."""
-        if self.config.settled_patch_stride <= 1 or self._segments.pending_frame is not None:
-            return False
-        seg = self._segments.current(end_frame)
-        if not self._machine.settled or len(seg) < self.config.confident_after_patches:
-            return False
-        # A patch that could be speech, or pauses as speech does, asks for the next one.
-        c, (logits, pauses) = self.config, self._segments.speech_evidence(seg, self._models.speech)
-        return not logits or (logits[-1] < c.speech_hold_logit and pauses[-1] < c.speech_cue_pauses)
 
     def _judge_patch(self, start: int) -> bool:
         """Judge the patch starting at mel frame ``start``; return whether a segment began."""
@@ -385,8 +365,7 @@ class Session:
         if distance > c.novelty_threshold:
             change = total - recent_n + offset
             self._segments.propose_change(change)
-            # Re-align the patch grid so the first patch after the change starts on it.
-            self._next_patch_frame = change
+            self._schedule.realign(change)
 
     def _is_silent(self) -> bool:
         c = self.config
