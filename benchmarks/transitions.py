@@ -13,9 +13,11 @@ changes after a piece was first followed), and the share of music events called
 is scored in the same run on the same patches: a 30 s average of patch probabilities with
 fixed thresholds (silence, speech >= 0.5, calm >= 0.65, aggressive <= 0.35), no hysteresis.
 
-Pieces whose whole-piece verdict (every patch inside the piece, the heads' aggregation) is
-wrong are left out of the figures, as the issue asks: the judgement is not what this
-measures. Results: ``benchmarks/results/transitions.json``; method in docs/benchmarks.md.
+Pieces whose verdict (the heads' aggregation over a fixed grid of patches of the piece
+alone, whole and opening: ``transition_verdicts.py``) is wrong are left out of the figures,
+as the issue asks: the judgement is not what this measures, and which pieces count does not
+depend on the patches the session chose to judge. Results:
+``benchmarks/results/transitions.json``; method in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -50,14 +52,13 @@ from transition_pieces import (
     clip_pool,
     holdout_sources,
 )
+from transition_verdicts import Verdicts
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transitions.json"
 FULL = {"sequences": 16, "pieces": 9}
 QUICK = {"sequences": 6, "pieces": 9}
 SPEECH_GRACE_S = 5.0
 """Music events this soon after a cut belong to the lag, not to the speech share."""
-OPENING_S = 10.0
-"""A piece's opening, whose judgement must agree with its label too (``verdict_right``)."""
 UNSETTLED_S = 10.0
 """A piece never followed counts its flips from this far in."""
 TARGETS = {"lag_p90_s": 5.0, "music_flips_per_hour": 6.0, "music_speech_share": 0.002}
@@ -110,51 +111,6 @@ def naive_timeline(
             state = MoodState.NEUTRAL
         out.append((t, state))
     return out
-
-
-def verdict_right(piece: Piece, history: list[PatchResult], heads: ModelBundle) -> bool:
-    """Is the piece judged as its label, over the whole piece and over its opening?
-
-    Calm and aggressive as the verdict of ``streamchill analyze`` has it (calm probability
-    at or above 0.5, or below); neutral when it lies in the state machine's neutral band;
-    speech kinds at a speech probability of 0.5 or more. The opening (the patches that
-    begin in its first ``OPENING_S``) must agree too: the state is asked to follow a piece
-    within 5 s, on what it has heard by then, so a neutral piece that opens calm is not
-    the state's to follow as neutral. (Only the opening's calm judgement counts for music:
-    the speech probability of a few patches saturates on some ambient music, and the
-    state is built not to believe it.)
-    """
-    if piece.kind in ("silence", "tone"):
-        return True
-    inside = [p for p in history if p.start_s >= piece.start_s and p.end_s <= piece.end_s]
-    opening = [p for p in inside if p.start_s < piece.start_s + OPENING_S]
-    return (
-        bool(opening)
-        and _judged_as(heads, piece.kind, inside)
-        and _judged_as(heads, piece.kind, opening, mood_only=piece.kind in MUSIC)
-    )
-
-
-def _judged_as(
-    heads: ModelBundle, kind: str, patches: list[PatchResult], *, mood_only: bool = False
-) -> bool:
-    """The heads' verdict over ``patches`` agrees with ``kind`` (``mood_only``: the calm
-    judgement alone, for a music piece's opening). The calm judgement on the decision map,
-    the scale of the state machine's neutral band (``analyzer/heads.py``)."""
-    from streamchill.analyzer.config import AnalyzerConfig
-
-    calm = heads.calm.decision_probability(np.array([p.calm_logit for p in patches]))
-    speech = heads.speech.window_probability(np.array([p.speech_logit for p in patches]))
-    if kind in ("speech", "speech_over_music"):
-        return speech >= 0.5
-    if speech >= 0.5 and not mood_only:
-        return False
-    if kind == "calm":
-        return calm >= 0.5
-    if kind == "aggressive":
-        return calm < 0.5
-    c = AnalyzerConfig()
-    return c.aggressive_enter < calm < c.calm_enter
 
 
 def score(pieces: list[Piece], ok: list[bool], timeline: Timeline) -> dict[str, Any]:
@@ -256,6 +212,7 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
             log("speech heads fitted without each fold's sources")
     scores: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": []}
     excluded: list[str] = []
+    verdicts = Verdicts(shared_models())
     audio_s = 0.0
     patches = 0
     for seed in range(size["sequences"]):
@@ -266,7 +223,7 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
         ours, history = run_session(seq, models)
         patches += len(history)
         naive = naive_timeline(seq, [t for t, _ in ours], history, models)
-        ok = [verdict_right(p, history, models) for p in seq.pieces]
+        ok = [verdicts.right(p, seq.piece_audio(p), models) for p in seq.pieces]
         excluded += [p.name for p, good in zip(seq.pieces, ok, strict=True) if not good]
         scores["ours"].append(score(seq.pieces, ok, ours))
         scores["naive"].append(score(seq.pieces, ok, naive))
