@@ -11,19 +11,27 @@ centred on the first sample, is skipped, so every patch lies wholly inside the p
 judged by the musicnn teacher and the heads exactly as the session's teacher route judges a
 patch (``ModelBundle.judge``: the calm head on the teacher's tags and the student's MTT
 tags). The backbones' outputs are kept per clip, so a clip drawn by several sequences is
-run once, and the heads of each sequence's fold read them.
+run once, and the heads of each sequence's fold read them; they are kept on disk too
+(``data/transitions/``, one file per pair of backbone versions: the heads may change, the
+backbones' outputs for the same audio do not), so a second run costs nothing for them
+(the first run of 32 sequences spends ~70 s on ~1,000 teacher patches).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.mel import FRAMES_PER_S, N_MELS, PATCH_FRAMES, MelFrameStream
+from streamchill.analyzer.model import MODEL_VERSION, STUDENT_VERSION
 from streamchill.analyzer.models_bundle import ModelBundle
-from transition_pieces import MUSIC, Piece
+from transition_pieces import MUSIC, ROOT, Piece
+
+CACHE = ROOT / "data" / "transitions" / f"verdict-grid-{MODEL_VERSION}+{STUDENT_VERSION}.npz"
 
 OPENING_S = 10.0
 """A piece's opening (the patches that begin in its first 10 s) must be judged right too."""
@@ -37,11 +45,15 @@ BATCH = 16
 class GridJudgement:
     """The backbones' outputs for one piece's grid patches (model-independent of the heads)."""
 
+    samples: int
+    """Length of the piece's audio (a clip cut differently is judged again)."""
     start_s: np.ndarray
     """Start of each patch, seconds from the piece's start."""
     tags: np.ndarray
     embedding: np.ndarray
     mtt_tags: np.ndarray
+
+    FIELDS = ("start_s", "tags", "embedding", "mtt_tags")
 
 
 def grid_patches(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,20 +69,44 @@ def grid_patches(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class Verdicts:
     """Judges pieces on the fixed grid; one backbone pass per clip for the whole run."""
 
-    def __init__(self, models: ModelBundle) -> None:
+    def __init__(self, models: ModelBundle, cache_file: Path | None = CACHE) -> None:
         self._models = models
+        self._cache_file = cache_file
         self._cache: dict[str, GridJudgement] = {}
+        self._new = False
+        if cache_file is not None and cache_file.exists():
+            with np.load(cache_file, allow_pickle=False) as z:
+                for key in z.files:
+                    if key.endswith("/samples"):
+                        name = key.removesuffix("/samples")
+                        fields = {f: z[f"{name}/{f}"] for f in GridJudgement.FIELDS}
+                        self._cache[name] = GridJudgement(int(z[key]), **fields)
+
+    def save(self) -> None:
+        """Keep the backbones' outputs on disk for the next run (when anything was added)."""
+        if self._cache_file is None or not self._new:
+            return
+        arrays = {}
+        for name, g in self._cache.items():
+            arrays[f"{name}/samples"] = np.array(g.samples)
+            arrays.update({f"{name}/{f}": getattr(g, f) for f in GridJudgement.FIELDS})
+        self._cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._cache_file.with_name(f"{self._cache_file.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(self._cache_file)  # atomic: another run may read it meanwhile
 
     def grid(self, name: str, audio: np.ndarray) -> GridJudgement:
         """The backbones' outputs for the piece ``name`` (its audio is the same every time)."""
-        if name not in self._cache:
+        cached = self._cache.get(name)
+        if cached is None or cached.samples != len(audio):
+            self._new = True
             batch, start_s = grid_patches(audio)
             parts = [self._run(batch[i : i + BATCH]) for i in range(0, len(batch), BATCH)]
             if parts:
                 tags, emb, mtt = (np.concatenate(x) for x in zip(*parts, strict=True))
             else:
                 tags = emb = mtt = np.zeros((0, 0), np.float32)
-            self._cache[name] = GridJudgement(start_s, tags, emb, mtt)
+            self._cache[name] = GridJudgement(len(audio), start_s, tags, emb, mtt)
         return self._cache[name]
 
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

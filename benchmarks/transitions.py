@@ -55,7 +55,7 @@ from transition_pieces import (
 from transition_verdicts import Verdicts
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transitions.json"
-FULL = {"sequences": 16, "pieces": 9}
+FULL = {"sequences": 32, "pieces": 9}
 QUICK = {"sequences": 6, "pieces": 9}
 SPEECH_GRACE_S = 5.0
 """Music events this soon after a cut belong to the lag, not to the speech share."""
@@ -229,6 +229,7 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
         scores["naive"].append(score(seq.pieces, ok, naive))
         if log is not None:
             log(f"sequence {seed}: {len(seq.pieces)} pieces, {len(seq.audio) / RATE_HZ:.0f} s")
+    verdicts.save()
     return {
         "speech_heads": "shipped"
         if folds is None
@@ -321,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     document = {
         "command": "python benchmarks/transitions.py"
         + (" --quick" if args.quick else "")
+        + (f" --seeds {args.seeds}" if args.seeds else "")
         + (" --shipped-heads" if args.shipped_heads else ""),
         "elapsed_s": round(elapsed, 1),
         "machine": describe(),
