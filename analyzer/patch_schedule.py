@@ -17,6 +17,7 @@ chunking.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from streamchill.analyzer.mel import FRAMES_PER_S, PATCH_FRAMES
@@ -35,6 +36,8 @@ class PatchSchedule:
         self._hop_frames = max(1, round(config.patch_interval_s * FRAMES_PER_S))
         self._half_hop_frames = round(config.hop_s * FRAMES_PER_S / 2)
         self._stride = config.settled_patch_stride
+        self._hop_span = config.hop_s * FRAMES_PER_S
+        self._early_frames = round(config.follow_up_early_s * FRAMES_PER_S)
         self.next_frame = 0
         """Mel frame where the next patch to judge starts."""
 
@@ -59,9 +62,17 @@ class PatchSchedule:
         """The patch at ``start`` was judged: a decision it left open has the next patch
         ``follow_up`` frames after it; else, if the mood may wait, the grid skips ahead."""
         if follow_up is not None:
-            self.next_frame = start + follow_up
+            self.next_frame = start + follow_up - self._past_hop(start + follow_up + PATCH_FRAMES)
         elif may_wait:
             self.next_frame += self._hop_frames * (self._stride - 1)
+
+    def _past_hop(self, end: int) -> int:
+        """How far past the last hop boundary a patch ending at frame ``end`` completes, if
+        by no more than ``follow_up_early_s`` (else 0): started that much earlier, it is
+        judged before that hop's event instead of waiting a whole hop for the next."""
+        boundary = math.floor(math.floor(end / self._hop_span) * self._hop_span)
+        late = end - boundary
+        return late if late <= self._early_frames else 0
 
     def realign(self, frame: int) -> None:
         """A change of music was proposed at ``frame``: the next patch starts on it."""

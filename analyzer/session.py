@@ -25,6 +25,7 @@ import numpy as np
 
 from streamchill.analyzer.audio import TARGET_RATE_HZ, SampleFormat
 from streamchill.analyzer.cascade import Cascade, CascadeCounts
+from streamchill.analyzer.change_points import cut_in_patch, proposed_change
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.danceability import DanceabilityMeter
 from streamchill.analyzer.edge import AudioEdge, HeldSamples, Piece
@@ -42,11 +43,10 @@ from streamchill.analyzer.models_bundle import ModelBundle, shared_models
 from streamchill.analyzer.patch_schedule import PatchSchedule, may_wait
 from streamchill.analyzer.ring import Ring
 from streamchill.analyzer.segments import PatchResult, SegmentTracker
-from streamchill.analyzer.signal_checks import novelty, steady_kind
+from streamchill.analyzer.signal_checks import steady_kind
 from streamchill.analyzer.speech_cues import pause_share
 
 TOP_TAGS = 3
-NOVELTY_REFERENCE_S = 8.0
 TEMPO_EVERY_HOPS = 2
 """The tempo autocorrelation spans 12 s; refreshing it every other hop loses nothing."""
 
@@ -322,7 +322,10 @@ class Session:
         doubt = self._cascade.doubt(self._segments, probe, self._judge_group, in_speech=in_speech)
         result = self._models.judge(frames, probe, self._cascade, doubt)
         began = self._segments.add(result)
-        if result.level_db > self.config.silence_db and not result.steady:
+        c, segments = self.config, self._segments
+        if segments.unplaced_split and c.place_own_splits:
+            segments.place_split(start + cut_in_patch(self._mel_ring, segments, start, c))
+        if segments.voting(result):
             self._last_voting_end = start + PATCH_FRAMES
         if self.history is not None:
             self.history.append(result)
@@ -350,20 +353,9 @@ class Session:
         return np.ascontiguousarray(frames, dtype=np.float32)
 
     def _detect_change(self) -> None:
-        """Novelty: the last ~1.5 s of mel frames against the segment before them."""
-        c = self.config
-        recent_n = int(c.novelty_recent_s * FRAMES_PER_S)
-        total = self._mel_ring.total
-        seg_start = self._segments.reference_start
-        # The reference is the segment's last few seconds: local enough to notice a new
-        # section, and it keeps this per-hop check at a fraction of a millisecond.
-        ref_n = min(total - recent_n - seg_start, int(NOVELTY_REFERENCE_S * FRAMES_PER_S))
-        if ref_n < c.novelty_min_segment_s * FRAMES_PER_S:
-            return
-        frames = self._mel_ring.last(recent_n + ref_n)
-        distance, offset = novelty(frames[:ref_n], frames[ref_n:])
-        if distance > c.novelty_threshold:
-            change = total - recent_n + offset
+        """Novelty: propose a change of music and re-align the patch grid on it."""
+        change = proposed_change(self._mel_ring, self._segments, self.config)
+        if change is not None:
             self._segments.propose_change(change)
             self._schedule.realign(change)
 

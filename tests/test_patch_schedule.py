@@ -37,3 +37,12 @@ def test_a_proposed_change_realigns_the_grid_on_it() -> None:
     s.realign(500)
     assert not s.due_by(500 + PATCH_FRAMES - 1) and s.due_by(500 + PATCH_FRAMES)
     assert s.take(10_000) == 500
+
+
+def test_a_follow_up_that_would_complete_just_after_a_hop_starts_early_enough() -> None:
+    s = PatchSchedule(AnalyzerConfig(follow_up_early_s=0.1))  # up to 6 frames early
+    # A patch ending at frame 1,878 completes 3 frames after the hop at 30 s (1,875 frames).
+    s.judged(1_878 - PATCH_FRAMES - 31, follow_up=31, may_wait=False)
+    assert s.next_frame + PATCH_FRAMES == 1_875
+    s.judged(1_890 - PATCH_FRAMES - 31, follow_up=31, may_wait=False)  # 15 frames late
+    assert s.next_frame + PATCH_FRAMES == 1_890  # too far: it waits for the next hop
