@@ -23,6 +23,7 @@ depend on the patches the session chose to judge. Results:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import itertools
 import json
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from machine import ROOT, describe
+from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.events import MoodState
 from streamchill.analyzer.models_bundle import ModelBundle, shared_models
 from streamchill.analyzer.session import PatchResult, Session
@@ -66,9 +68,12 @@ TARGETS = {"lag_p90_s": 5.0, "music_flips_per_hour": 6.0, "music_speech_share": 
 Timeline = list[tuple[float, MoodState]]
 
 
-def run_session(seq: Sequence, models: ModelBundle) -> tuple[Timeline, list[PatchResult]]:
+def run_session(
+    seq: Sequence, models: ModelBundle, config: AnalyzerConfig | None = None
+) -> tuple[Timeline, list[PatchResult]]:
     """The real session over the sequence, fed in 1 s blocks: (time, state) per event."""
-    session = Session(f"seq-{seq.seed}", sample_rate_hz=RATE_HZ, keep_history=True, models=models)
+    session = Session(f"seq-{seq.seed}", sample_rate_hz=RATE_HZ, keep_history=True,
+                      models=models, config=config)  # fmt: skip
     events = []
     for start in range(0, len(seq.audio), RATE_HZ):
         events += session.feed(seq.audio[start : start + RATE_HZ])
@@ -81,7 +86,6 @@ def naive_timeline(
     seq: Sequence, times: list[float], history: list[PatchResult], heads: ModelBundle
 ) -> Timeline:
     """The 30 s average of patch probabilities with fixed thresholds, at the same times."""
-    from streamchill.analyzer.config import AnalyzerConfig
 
     c = AnalyzerConfig()
     calm = np.array([heads.calm.decision_probability(np.array([p.calm_logit])) for p in history])
@@ -198,7 +202,8 @@ def _finite(x: float) -> float | None:
 
 def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
             manifest: Path = MANIFEST, head_report: Path = HEAD_REPORT,
-            shipped_heads: bool = False, log: Any = None) -> dict[str, Any]:  # fmt: skip
+            shipped_heads: bool = False, config: AnalyzerConfig | None = None,
+            log: Any = None) -> dict[str, Any]:  # fmt: skip
     """Build, run and score every sequence; the summary for ours and for the naive one.
 
     Unless ``shipped_heads``, neutral and speech pieces come from one fold per sequence and
@@ -220,7 +225,7 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
         models = shared_models() if folds is None else folds.bundle(seed)
         seq = build_sequence(seed, size["pieces"], pool, kinds, allow)
         audio_s += len(seq.audio) / RATE_HZ
-        ours, history = run_session(seq, models)
+        ours, history = run_session(seq, models, config)
         patches += len(history)
         naive = naive_timeline(seq, [t for t, _ in ours], history, models)
         ok = [verdicts.right(p, seq.piece_audio(p), models) for p in seq.pieces]
@@ -281,6 +286,24 @@ def by_kind_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def config_from(settings: list[str]) -> AnalyzerConfig:
+    """The default config with ``name=value`` overrides (typed as the field's default)."""
+    defaults = AnalyzerConfig()
+    changes: dict[str, Any] = {}
+    for item in settings:
+        name, _, value = item.partition("=")
+        if not hasattr(defaults, name):
+            raise SystemExit(f"--set: AnalyzerConfig has no field {name!r}")
+        kind = type(getattr(defaults, name))
+        if kind is bool:
+            changes[name] = value.lower() in ("1", "true", "yes")
+        elif value.lower() == "none":
+            changes[name] = None
+        else:
+            changes[name] = (float if kind is type(None) else kind)(value)
+    return dataclasses.replace(defaults, **changes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="State lag and flicker over many changes.")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK} instead of {FULL}")
@@ -291,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         "--shipped-heads",
         action="store_true",
         help="judge every piece with the shipped heads (no speech folds)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an AnalyzerConfig field for this run (to measure a threshold), repeatable",
     )
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help=argparse.SUPPRESS)
     parser.add_argument("--head-report", type=Path, default=HEAD_REPORT, help=argparse.SUPPRESS)
@@ -310,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown kinds {sorted(unknown)}; choose from {', '.join(WEIGHTS)}")
     result = measure(size, kinds=kinds, manifest=args.manifest, head_report=args.head_report,
-                     shipped_heads=args.shipped_heads, log=log)  # fmt: skip
+                     shipped_heads=args.shipped_heads, config=config_from(args.set),
+                     log=log)  # fmt: skip
     elapsed = time.perf_counter() - started
     from streamchill.analyzer.models_bundle import shared_models
 
@@ -323,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/transitions.py"
         + (" --quick" if args.quick else "")
         + (f" --seeds {args.seeds}" if args.seeds else "")
-        + (" --shipped-heads" if args.shipped_heads else ""),
+        + (" --shipped-heads" if args.shipped_heads else "")
+        + "".join(f" --set {kv}" for kv in args.set),
         "elapsed_s": round(elapsed, 1),
         "machine": describe(),
         "model_version": shared_models().version,
