@@ -245,6 +245,17 @@ class AnalyzerConfig:
     p90; it also moved a quiet voice's second patch onto audio the head scored 2.6 instead
     of 5.9 (aggressive -> speech 5.0 -> 9.0 s, flips in any steady audio 1 -> 3), which the
     speech cue at a logit of 0 (``speech_cue_logit``) follows in 4 s."""
+    drift_looks_in_talk: bool = True
+    """Around a patch that could be speech, a calm move beyond ``drift_delta`` splits
+    nothing but has the next patch judged ``drift_confirm_after_s`` later, not a whole patch:
+    music may have begun under it. On the transitions benchmark (32 sequences, held-out
+    heads) speech -> calm 5.4 -> 4.4 s (a Portuguese espeak talk into hw-underwater-2: the
+    patch straddling the cut still scored 38.8 for speech but 0.54 calm against the talk's
+    ~0.2; the next, 1.5 s later, was wholly music), every other figure unchanged, 0.1 %
+    more patches. Measured with the dwell kept for a split awaiting its second patch
+    (``Session._hop``): without that, the false split of a later patch of the same piece,
+    whose placed cut kept it tentative for 2.6 s, moved the state to neutral on its one
+    patch (2 flips in steady music, 0 with it; alone that guard changes no other figure)."""
     drift_confirm_after_s: float = 1.5
     """How soon after a suspect the patch that confirms or clears it is judged: half a patch,
     so it holds new audio (0.5 s, nearly the same audio, gave 2 flips in steady music on 32

@@ -101,6 +101,7 @@ class SegmentTracker:
         second_patch_frames: int | None = None,
         drift_delta: float | None = None,
         drift_confirm_frames: int | None = None,
+        look_in_talk: bool = False,
     ) -> None:
         self._judge = judge
         self._speech_like = speech_like
@@ -111,6 +112,7 @@ class SegmentTracker:
         self._second_patch_frames = second_patch_frames
         self._drift_delta = drift_delta
         self._drift_confirm_frames = drift_confirm_frames
+        self._look_in_talk = look_in_talk
         self._suspect: tuple[PatchResult, float] | None = None
         """A patch beyond the drift delta and the way it moved the calm judgement (+1 or
         -1), until the next patch confirms or clears it."""
@@ -314,12 +316,12 @@ class SegmentTracker:
         if not old:
             return None
         shift = self._shift(old, patch)
-        if (
-            self._drift_delta is None
-            or abs(shift[0]) <= self._drift_delta
-            or self._talk(old, patch)
-        ):
+        if self._drift_delta is None or abs(shift[0]) <= self._drift_delta:
             return None
+        if self._talk(old, patch):
+            # A talk's calm judgement decides nothing, but a move this large is worth the
+            # next patch soon: it may be music beginning under the straddling patch.
+            return (patch, 0.0) if self._look_in_talk else None
         return patch, float(np.sign(shift[0]))
 
     def _talk(self, old: list[PatchResult], patch: PatchResult) -> bool:

@@ -113,6 +113,7 @@ class Session:
             second_patch_frames=max(1, round(c.second_patch_after_s * FRAMES_PER_S)),
             drift_delta=c.drift_delta,
             drift_confirm_frames=max(1, round(c.drift_confirm_after_s * FRAMES_PER_S)),
+            look_in_talk=c.drift_looks_in_talk,
         )
         self._schedule = PatchSchedule(c)
         self._last_voting_end = 0
@@ -227,7 +228,9 @@ class Session:
         self._judge_pending()  # a re-aligned patch may be complete already
         new_segment, judged = self._hop_new_segment, self._hop_judged
         self._hop_new_segment, self._hop_judged = False, 0
+        # A young segment waives the dwell, but not for a split its second patch may undo.
         fresh = self._segments.hop(new_segment=new_segment, judged=judged)
+        fresh = fresh and (new_segment or not self._segments.awaiting_second)
         if not self._segments.has_patches and self.last_event is None:
             return None  # nothing to say before the first patch
         silent = self._is_silent()

@@ -230,6 +230,24 @@ def test_a_talks_calm_judgement_raises_no_suspect() -> None:
     assert t.follow_up_frames is None and t.start_frame == 0
 
 
+def test_a_large_calm_move_in_a_talk_asks_for_the_next_patch_soon_but_splits_nothing() -> None:
+    """Music may begin under a patch that still sounds like the talk (the talk -> music split
+    needs a patch that could not be speech): with ``look_in_talk`` the next patch comes 1.5 s
+    later instead of a whole patch, and it alone decides nothing."""
+    t = SegmentTracker(judge=judge, window_frames=WINDOW, max_patches=14, silence_db=-55.0,
+                       confirm_delta=0.25, patch_change_delta=0.7, drift_delta=0.35,
+                       drift_confirm_frames=94, look_in_talk=True,
+                       speech_like=lambda p: p.speech_logit >= 0.95)  # fmt: skip
+    for i in range(5):
+        t.add(patch(i, 0.2, speech=1.0))
+    assert t.add(patch(5, 0.6, speech=1.0)) is False
+    assert t.follow_up_frames == 94
+    assert t.add(patch(5.5, 0.65, speech=1.0)) is False  # still the talk: nothing splits
+    assert t.start_frame == 0
+    t.add(patch(6.5, 0.2, speech=1.0))  # back with the talk's judgement: no hurry
+    assert t.start_frame == 0 and t.follow_up_frames is None
+
+
 def placing_tracker() -> SegmentTracker:
     return SegmentTracker(
         judge=judge, window_frames=WINDOW, max_patches=14, silence_db=-55.0,
