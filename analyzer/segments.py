@@ -101,6 +101,7 @@ class SegmentTracker:
         second_patch_frames: int | None = None,
         drift_delta: float | None = None,
         drift_confirm_frames: int | None = None,
+        look_in_talk: bool = False,
     ) -> None:
         self._judge = judge
         self._speech_like = speech_like
@@ -111,6 +112,7 @@ class SegmentTracker:
         self._second_patch_frames = second_patch_frames
         self._drift_delta = drift_delta
         self._drift_confirm_frames = drift_confirm_frames
+        self._look_in_talk = look_in_talk
         self._suspect: tuple[PatchResult, float] | None = None
         """A patch beyond the drift delta and the way it moved the calm judgement (+1 or
         -1), until the next patch confirms or clears it."""
@@ -121,6 +123,12 @@ class SegmentTracker:
         """A proposed change point that the next patch after it will confirm or reject."""
         self._split_from: int | None = None
         """While a split awaits its second patch: where the segment before it began."""
+        self._split_cut: int | None = None
+        """Where the caller placed the cut of a split that no novelty proposed
+        (:meth:`place_split`): the deciding patch starts there, and so does the segment."""
+        self.unplaced_split = False
+        """The newest patch split the segment on its own, with no proposed change point: the
+        cut lies somewhere inside it, and the caller may place it (:meth:`place_split`)."""
         self._young_left = 0
 
     @property
@@ -142,7 +150,9 @@ class SegmentTracker:
         """Frames after the newest patch's start when the next one is due, if sooner than
         the grid's: a tentative split or a suspect awaits the patch that decides it."""
         if self._split_from is not None:
-            return self._second_patch_frames
+            if self._split_cut is None or self._second_patch_frames is None:
+                return self._second_patch_frames
+            return max(self._second_patch_frames, self._split_cut - self._patches[-1].start_frame)
         return self._drift_confirm_frames if self._suspect is not None else None
 
     def voting(self, patch: PatchResult) -> bool:
@@ -154,9 +164,26 @@ class SegmentTracker:
         self.pending_frame = frame
         self._suspect = None  # the patch after the proposal decides, as novelty's
 
+    @property
+    def split_from(self) -> int | None:
+        """While a split awaits its second patch: where the segment before it began."""
+        return self._split_from
+
+    def place_split(self, frame: int) -> None:
+        """Place the cut of the newest patch's own split at ``frame`` (inside that patch):
+        the patch that decides the split is judged from there, wholly after the cut, rather
+        than half a hop after the straddling patch, and if it confirms, the segment begins
+        there (the straddling patch holds the old music too)."""
+        self.unplaced_split = False
+        # A cut before the second patch's usual start changes nothing: it comes then anyway.
+        second = self._second_patch_frames
+        if second is not None and self._patches and frame - self._patches[-1].start_frame > second:
+            self._split_cut = frame
+
     def add(self, patch: PatchResult) -> bool:
         """Record a judged patch; return whether it confirmed a new segment."""
         began = False
+        self.unplaced_split = False
         suspect, self._suspect = self._suspect, None
         if not self.voting(patch):
             pass  # a pause or a hum decides nothing; a pending proposal waits for music
@@ -165,16 +192,21 @@ class SegmentTracker:
             began = True
         elif self._split_from is not None:
             old_start, self._split_from = self._split_from, None
+            cut, self._split_cut = self._split_cut, None
             old = self._window(patch, old_start, self.start_frame)
             if not old or self._differs(old, patch, self._confirm_delta):
                 began = True
+                if cut is not None and patch.start_frame >= cut:
+                    self.start_frame = cut
             else:
                 self.start_frame = old_start  # nothing changed: the piece keeps its evidence
         elif self.pending_frame is not None and patch.start_frame >= self.pending_frame:
             began = self._split(self.pending_frame, patch, self._confirm_delta)
             self.pending_frame = None
+            self.unplaced_split = self._split_from is not None
         else:
             began = self._split(patch.start_frame, patch, self._patch_change_delta)
+            self.unplaced_split = self._split_from is not None
             self._suspect = None if began or self._split_from is not None else self._drift(patch)
         self._patches.append(patch)
         return began
@@ -284,12 +316,12 @@ class SegmentTracker:
         if not old:
             return None
         shift = self._shift(old, patch)
-        if (
-            self._drift_delta is None
-            or abs(shift[0]) <= self._drift_delta
-            or self._talk(old, patch)
-        ):
+        if self._drift_delta is None or abs(shift[0]) <= self._drift_delta:
             return None
+        if self._talk(old, patch):
+            # A talk's calm judgement decides nothing, but a move this large is worth the
+            # next patch soon: it may be music beginning under the straddling patch.
+            return (patch, 0.0) if self._look_in_talk else None
         return patch, float(np.sign(shift[0]))
 
     def _talk(self, old: list[PatchResult], patch: PatchResult) -> bool:

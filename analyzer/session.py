@@ -25,6 +25,7 @@ import numpy as np
 
 from streamchill.analyzer.audio import TARGET_RATE_HZ, SampleFormat
 from streamchill.analyzer.cascade import Cascade, CascadeCounts
+from streamchill.analyzer.change_points import cut_in_patch, proposed_change
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.danceability import DanceabilityMeter
 from streamchill.analyzer.edge import AudioEdge, HeldSamples, Piece
@@ -39,13 +40,13 @@ from streamchill.analyzer.features import (
 from streamchill.analyzer.hysteresis import MoodStateMachine, Observation, patch_could_be_speech
 from streamchill.analyzer.mel import FRAMES_PER_S, HOP_SIZE, N_MELS, PATCH_FRAMES, MelFrameStream
 from streamchill.analyzer.models_bundle import ModelBundle, shared_models
+from streamchill.analyzer.patch_schedule import PatchSchedule, may_wait
 from streamchill.analyzer.ring import Ring
 from streamchill.analyzer.segments import PatchResult, SegmentTracker
-from streamchill.analyzer.signal_checks import novelty, steady_kind
+from streamchill.analyzer.signal_checks import steady_kind
 from streamchill.analyzer.speech_cues import pause_share
 
 TOP_TAGS = 3
-NOVELTY_REFERENCE_S = 8.0
 TEMPO_EVERY_HOPS = 2
 """The tempo autocorrelation spans 12 s; refreshing it every other hop loses nothing."""
 
@@ -112,14 +113,13 @@ class Session:
             second_patch_frames=max(1, round(c.second_patch_after_s * FRAMES_PER_S)),
             drift_delta=c.drift_delta,
             drift_confirm_frames=max(1, round(c.drift_confirm_after_s * FRAMES_PER_S)),
+            look_in_talk=c.drift_looks_in_talk,
         )
-        self._patch_hop_frames = max(1, round(c.patch_interval_s * FRAMES_PER_S))
+        self._schedule = PatchSchedule(c)
         self._last_voting_end = 0
         """Mel frame where the newest voting (audible, not steady) patch ends."""
         self._quiet_until = 0
         """Mel frame of the newest hop that was silent or a steady tone."""
-        self._half_hop_frames = round(c.hop_s * FRAMES_PER_S / 2)
-        self._next_patch_frame = 0
         self._machine = MoodStateMachine(c)
         self._cascade = Cascade.from_config(c, stream=stream)
         self._danceability = 0.0
@@ -193,7 +193,7 @@ class Session:
     def _consume(self, pieces: Iterable[Piece]) -> Iterator[MoodEvent]:
         for piece in pieces:  # held until a hop ends or a due patch completes (HeldSamples)
             self._held.add(piece.samples)
-            due = self._next_patch_frame + PATCH_FRAMES <= self._mel.frames_after(len(self._held))
+            due = self._schedule.due_by(self._mel.frames_after(len(self._held)))
             if piece.ends_hop or due:
                 self._analyse_held()
             if piece.ends_hop:
@@ -228,7 +228,9 @@ class Session:
         self._judge_pending()  # a re-aligned patch may be complete already
         new_segment, judged = self._hop_new_segment, self._hop_judged
         self._hop_new_segment, self._hop_judged = False, 0
+        # A young segment waives the dwell, but not for a split its second patch may undo.
         fresh = self._segments.hop(new_segment=new_segment, judged=judged)
+        fresh = fresh and (new_segment or not self._segments.awaiting_second)
         if not self._segments.has_patches and self.last_event is None:
             return None  # nothing to say before the first patch
         silent = self._is_silent()
@@ -291,39 +293,20 @@ class Session:
         """Run the CNN on every complete patch that is due, one at a time.
 
         One at a time because a judgement can move the grid: a tentative change of music
-        asks for its second patch half a hop after the first. Returns (a new segment began,
-        patches judged).
+        asks for its second patch half a hop after the first (``patch_schedule.py``).
+        Returns (a new segment began, patches judged).
         """
         began, judged = False, 0
-        c = self.config
-        while self._mel_ring.total >= self._next_patch_frame + PATCH_FRAMES:
-            start = self._next_patch_frame
-            self._next_patch_frame += self._patch_hop_frames
-            if self._next_patch_frame == self._patch_hop_frames:
-                # After the first patch (which makes the first estimate at ~3 s), shift the
-                # grid by half a hop: patches then complete between hop boundaries, and the
-                # CNN's work never delays a hop's event in a live stream.
-                self._next_patch_frame += self._half_hop_frames
+        while (start := self._schedule.take(self._mel_ring.total)) is not None:
             began |= self._judge_patch(start)
             judged += 1
-            if (follow_up := self._segments.follow_up_frames) is not None:
-                self._next_patch_frame = start + follow_up  # a change hangs on it
-            elif self._settled(start + PATCH_FRAMES):
-                self._next_patch_frame += self._patch_hop_frames * (c.settled_patch_stride - 1)
+            follow_up = self._segments.follow_up_frames
+            wait = follow_up is None and may_wait(
+                self.config, self._machine, self._segments, self._models.speech,
+                start + PATCH_FRAMES,
+            )  # fmt: skip
+            self._schedule.judged(start, follow_up=follow_up, may_wait=wait)
         return began, judged
-
-    def _settled(self, end_frame: int) -> bool:
-        """May the next patch wait longer? A settled mood on a confident segment, no change
-        proposed (mel novelty re-aligns the grid and a patch is judged at once) and nothing
-        that could be speech in the newest patch."""
-        if self.config.settled_patch_stride <= 1 or self._segments.pending_frame is not None:
-            return False
-        seg = self._segments.current(end_frame)
-        if not self._machine.settled or len(seg) < self.config.confident_after_patches:
-            return False
-        # A patch that could be speech, or pauses as speech does, asks for the next one.
-        c, (logits, pauses) = self.config, self._segments.speech_evidence(seg, self._models.speech)
-        return not logits or (logits[-1] < c.speech_hold_logit and pauses[-1] < c.speech_cue_pauses)
 
     def _judge_patch(self, start: int) -> bool:
         """Judge the patch starting at mel frame ``start``; return whether a segment began."""
@@ -342,7 +325,10 @@ class Session:
         doubt = self._cascade.doubt(self._segments, probe, self._judge_group, in_speech=in_speech)
         result = self._models.judge(frames, probe, self._cascade, doubt)
         began = self._segments.add(result)
-        if result.level_db > self.config.silence_db and not result.steady:
+        c, segments = self.config, self._segments
+        if segments.unplaced_split and c.place_own_splits:
+            segments.place_split(start + cut_in_patch(self._mel_ring, segments, start, c))
+        if segments.voting(result):
             self._last_voting_end = start + PATCH_FRAMES
         if self.history is not None:
             self.history.append(result)
@@ -370,23 +356,11 @@ class Session:
         return np.ascontiguousarray(frames, dtype=np.float32)
 
     def _detect_change(self) -> None:
-        """Novelty: the last ~1.5 s of mel frames against the segment before them."""
-        c = self.config
-        recent_n = int(c.novelty_recent_s * FRAMES_PER_S)
-        total = self._mel_ring.total
-        seg_start = self._segments.reference_start
-        # The reference is the segment's last few seconds: local enough to notice a new
-        # section, and it keeps this per-hop check at a fraction of a millisecond.
-        ref_n = min(total - recent_n - seg_start, int(NOVELTY_REFERENCE_S * FRAMES_PER_S))
-        if ref_n < c.novelty_min_segment_s * FRAMES_PER_S:
-            return
-        frames = self._mel_ring.last(recent_n + ref_n)
-        distance, offset = novelty(frames[:ref_n], frames[ref_n:])
-        if distance > c.novelty_threshold:
-            change = total - recent_n + offset
+        """Novelty: propose a change of music and re-align the patch grid on it."""
+        change = proposed_change(self._mel_ring, self._segments, self.config)
+        if change is not None:
             self._segments.propose_change(change)
-            # Re-align the patch grid so the first patch after the change starts on it.
-            self._next_patch_frame = change
+            self._schedule.realign(change)
 
     def _is_silent(self) -> bool:
         c = self.config

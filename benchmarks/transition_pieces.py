@@ -74,6 +74,10 @@ class Sequence:
     audio: np.ndarray
     """16 kHz mono float32."""
 
+    def piece_audio(self, piece: Piece) -> np.ndarray:
+        """The samples of one of this sequence's pieces."""
+        return self.audio[round(piece.start_s * RATE_HZ) : round(piece.end_s * RATE_HZ)]
+
 
 def holdout_sources(head_report: Path = HEAD_REPORT) -> list[str]:
     """The source packages the calm judgement never fitted on, from the head report."""

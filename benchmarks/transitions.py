@@ -13,14 +13,17 @@ changes after a piece was first followed), and the share of music events called
 is scored in the same run on the same patches: a 30 s average of patch probabilities with
 fixed thresholds (silence, speech >= 0.5, calm >= 0.65, aggressive <= 0.35), no hysteresis.
 
-Pieces whose whole-piece verdict (every patch inside the piece, the heads' aggregation) is
-wrong are left out of the figures, as the issue asks: the judgement is not what this
-measures. Results: ``benchmarks/results/transitions.json``; method in docs/benchmarks.md.
+Pieces whose verdict (the heads' aggregation over a fixed grid of patches of the piece
+alone, whole and opening: ``transition_verdicts.py``) is wrong are left out of the figures,
+as the issue asks: the judgement is not what this measures, and which pieces count does not
+depend on the patches the session chose to judge. Results:
+``benchmarks/results/transitions.json``; method in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import itertools
 import json
@@ -34,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from machine import ROOT, describe
+from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.events import MoodState
 from streamchill.analyzer.models_bundle import ModelBundle, shared_models
 from streamchill.analyzer.session import PatchResult, Session
@@ -50,14 +54,13 @@ from transition_pieces import (
     clip_pool,
     holdout_sources,
 )
+from transition_verdicts import Verdicts
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transitions.json"
-FULL = {"sequences": 16, "pieces": 9}
+FULL = {"sequences": 32, "pieces": 9}
 QUICK = {"sequences": 6, "pieces": 9}
 SPEECH_GRACE_S = 5.0
 """Music events this soon after a cut belong to the lag, not to the speech share."""
-OPENING_S = 10.0
-"""A piece's opening, whose judgement must agree with its label too (``verdict_right``)."""
 UNSETTLED_S = 10.0
 """A piece never followed counts its flips from this far in."""
 TARGETS = {"lag_p90_s": 5.0, "music_flips_per_hour": 6.0, "music_speech_share": 0.002}
@@ -65,9 +68,12 @@ TARGETS = {"lag_p90_s": 5.0, "music_flips_per_hour": 6.0, "music_speech_share": 
 Timeline = list[tuple[float, MoodState]]
 
 
-def run_session(seq: Sequence, models: ModelBundle) -> tuple[Timeline, list[PatchResult]]:
+def run_session(
+    seq: Sequence, models: ModelBundle, config: AnalyzerConfig | None = None
+) -> tuple[Timeline, list[PatchResult]]:
     """The real session over the sequence, fed in 1 s blocks: (time, state) per event."""
-    session = Session(f"seq-{seq.seed}", sample_rate_hz=RATE_HZ, keep_history=True, models=models)
+    session = Session(f"seq-{seq.seed}", sample_rate_hz=RATE_HZ, keep_history=True,
+                      models=models, config=config)  # fmt: skip
     events = []
     for start in range(0, len(seq.audio), RATE_HZ):
         events += session.feed(seq.audio[start : start + RATE_HZ])
@@ -80,7 +86,6 @@ def naive_timeline(
     seq: Sequence, times: list[float], history: list[PatchResult], heads: ModelBundle
 ) -> Timeline:
     """The 30 s average of patch probabilities with fixed thresholds, at the same times."""
-    from streamchill.analyzer.config import AnalyzerConfig
 
     c = AnalyzerConfig()
     calm = np.array([heads.calm.decision_probability(np.array([p.calm_logit])) for p in history])
@@ -110,51 +115,6 @@ def naive_timeline(
             state = MoodState.NEUTRAL
         out.append((t, state))
     return out
-
-
-def verdict_right(piece: Piece, history: list[PatchResult], heads: ModelBundle) -> bool:
-    """Is the piece judged as its label, over the whole piece and over its opening?
-
-    Calm and aggressive as the verdict of ``streamchill analyze`` has it (calm probability
-    at or above 0.5, or below); neutral when it lies in the state machine's neutral band;
-    speech kinds at a speech probability of 0.5 or more. The opening (the patches that
-    begin in its first ``OPENING_S``) must agree too: the state is asked to follow a piece
-    within 5 s, on what it has heard by then, so a neutral piece that opens calm is not
-    the state's to follow as neutral. (Only the opening's calm judgement counts for music:
-    the speech probability of a few patches saturates on some ambient music, and the
-    state is built not to believe it.)
-    """
-    if piece.kind in ("silence", "tone"):
-        return True
-    inside = [p for p in history if p.start_s >= piece.start_s and p.end_s <= piece.end_s]
-    opening = [p for p in inside if p.start_s < piece.start_s + OPENING_S]
-    return (
-        bool(opening)
-        and _judged_as(heads, piece.kind, inside)
-        and _judged_as(heads, piece.kind, opening, mood_only=piece.kind in MUSIC)
-    )
-
-
-def _judged_as(
-    heads: ModelBundle, kind: str, patches: list[PatchResult], *, mood_only: bool = False
-) -> bool:
-    """The heads' verdict over ``patches`` agrees with ``kind`` (``mood_only``: the calm
-    judgement alone, for a music piece's opening). The calm judgement on the decision map,
-    the scale of the state machine's neutral band (``analyzer/heads.py``)."""
-    from streamchill.analyzer.config import AnalyzerConfig
-
-    calm = heads.calm.decision_probability(np.array([p.calm_logit for p in patches]))
-    speech = heads.speech.window_probability(np.array([p.speech_logit for p in patches]))
-    if kind in ("speech", "speech_over_music"):
-        return speech >= 0.5
-    if speech >= 0.5 and not mood_only:
-        return False
-    if kind == "calm":
-        return calm >= 0.5
-    if kind == "aggressive":
-        return calm < 0.5
-    c = AnalyzerConfig()
-    return c.aggressive_enter < calm < c.calm_enter
 
 
 def score(pieces: list[Piece], ok: list[bool], timeline: Timeline) -> dict[str, Any]:
@@ -242,7 +202,8 @@ def _finite(x: float) -> float | None:
 
 def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
             manifest: Path = MANIFEST, head_report: Path = HEAD_REPORT,
-            shipped_heads: bool = False, log: Any = None) -> dict[str, Any]:  # fmt: skip
+            shipped_heads: bool = False, config: AnalyzerConfig | None = None,
+            log: Any = None) -> dict[str, Any]:  # fmt: skip
     """Build, run and score every sequence; the summary for ours and for the naive one.
 
     Unless ``shipped_heads``, neutral and speech pieces come from one fold per sequence and
@@ -256,6 +217,7 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
             log("speech heads fitted without each fold's sources")
     scores: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": []}
     excluded: list[str] = []
+    verdicts = Verdicts(shared_models())
     audio_s = 0.0
     patches = 0
     for seed in range(size["sequences"]):
@@ -263,15 +225,16 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
         models = shared_models() if folds is None else folds.bundle(seed)
         seq = build_sequence(seed, size["pieces"], pool, kinds, allow)
         audio_s += len(seq.audio) / RATE_HZ
-        ours, history = run_session(seq, models)
+        ours, history = run_session(seq, models, config)
         patches += len(history)
         naive = naive_timeline(seq, [t for t, _ in ours], history, models)
-        ok = [verdict_right(p, history, models) for p in seq.pieces]
+        ok = [verdicts.right(p, seq.piece_audio(p), models) for p in seq.pieces]
         excluded += [p.name for p, good in zip(seq.pieces, ok, strict=True) if not good]
         scores["ours"].append(score(seq.pieces, ok, ours))
         scores["naive"].append(score(seq.pieces, ok, naive))
         if log is not None:
             log(f"sequence {seed}: {len(seq.pieces)} pieces, {len(seq.audio) / RATE_HZ:.0f} s")
+    verdicts.save()
     return {
         "speech_heads": "shipped"
         if folds is None
@@ -323,6 +286,24 @@ def by_kind_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def config_from(settings: list[str]) -> AnalyzerConfig:
+    """The default config with ``name=value`` overrides (typed as the field's default)."""
+    defaults = AnalyzerConfig()
+    changes: dict[str, Any] = {}
+    for item in settings:
+        name, _, value = item.partition("=")
+        if not hasattr(defaults, name):
+            raise SystemExit(f"--set: AnalyzerConfig has no field {name!r}")
+        kind = type(getattr(defaults, name))
+        if kind is bool:
+            changes[name] = value.lower() in ("1", "true", "yes")
+        elif value.lower() == "none":
+            changes[name] = None
+        else:
+            changes[name] = (float if kind is type(None) else kind)(value)
+    return dataclasses.replace(defaults, **changes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="State lag and flicker over many changes.")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK} instead of {FULL}")
@@ -333,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         "--shipped-heads",
         action="store_true",
         help="judge every piece with the shipped heads (no speech folds)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an AnalyzerConfig field for this run (to measure a threshold), repeatable",
     )
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help=argparse.SUPPRESS)
     parser.add_argument("--head-report", type=Path, default=HEAD_REPORT, help=argparse.SUPPRESS)
@@ -352,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown kinds {sorted(unknown)}; choose from {', '.join(WEIGHTS)}")
     result = measure(size, kinds=kinds, manifest=args.manifest, head_report=args.head_report,
-                     shipped_heads=args.shipped_heads, log=log)  # fmt: skip
+                     shipped_heads=args.shipped_heads, config=config_from(args.set),
+                     log=log)  # fmt: skip
     elapsed = time.perf_counter() - started
     from streamchill.analyzer.models_bundle import shared_models
 
@@ -364,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     document = {
         "command": "python benchmarks/transitions.py"
         + (" --quick" if args.quick else "")
-        + (" --shipped-heads" if args.shipped_heads else ""),
+        + (f" --seeds {args.seeds}" if args.seeds else "")
+        + (" --shipped-heads" if args.shipped_heads else "")
+        + "".join(f" --set {kv}" for kv in args.set),
         "elapsed_s": round(elapsed, 1),
         "machine": describe(),
         "model_version": shared_models().version,

@@ -228,3 +228,52 @@ def test_a_talks_calm_judgement_raises_no_suspect() -> None:
         t.add(patch(i, 0.2, speech=1.0))
     assert t.add(patch(5, 0.6, speech=1.0)) is False
     assert t.follow_up_frames is None and t.start_frame == 0
+
+
+def test_a_large_calm_move_in_a_talk_asks_for_the_next_patch_soon_but_splits_nothing() -> None:
+    """Music may begin under a patch that still sounds like the talk (the talk -> music split
+    needs a patch that could not be speech): with ``look_in_talk`` the next patch comes 1.5 s
+    later instead of a whole patch, and it alone decides nothing."""
+    t = SegmentTracker(judge=judge, window_frames=WINDOW, max_patches=14, silence_db=-55.0,
+                       confirm_delta=0.25, patch_change_delta=0.7, drift_delta=0.35,
+                       drift_confirm_frames=94, look_in_talk=True,
+                       speech_like=lambda p: p.speech_logit >= 0.95)  # fmt: skip
+    for i in range(5):
+        t.add(patch(i, 0.2, speech=1.0))
+    assert t.add(patch(5, 0.6, speech=1.0)) is False
+    assert t.follow_up_frames == 94
+    assert t.add(patch(5.5, 0.65, speech=1.0)) is False  # still the talk: nothing splits
+    assert t.start_frame == 0
+    t.add(patch(6.5, 0.2, speech=1.0))  # back with the talk's judgement: no hurry
+    assert t.start_frame == 0 and t.follow_up_frames is None
+
+
+def placing_tracker() -> SegmentTracker:
+    return SegmentTracker(
+        judge=judge, window_frames=WINDOW, max_patches=14, silence_db=-55.0,
+        confirm_delta=0.25, patch_change_delta=0.7, second_patch_frames=31,
+    )  # fmt: skip
+
+
+def test_a_split_whose_cut_lies_late_in_its_patch_is_decided_wholly_after_the_cut() -> None:
+    """The first patch after a cut that novelty missed holds the old music up to the cut:
+    the caller places the cut, the deciding patch starts there, and so does the segment."""
+    t = placing_tracker()
+    calm_piece(t)
+    assert t.add(patch(5, 0.0)) is False and t.unplaced_split
+    assert t.follow_up_frames == 31  # unplaced: the second patch half a hop later
+    t.place_split(5 * STEP + 100)
+    assert not t.unplaced_split and t.follow_up_frames == 100
+    assert t.add(patch(5 + 100 / STEP, 0.05)) is True
+    assert t.start_frame == 5 * STEP + 100
+    assert [p.calm_logit for p in t.current(7 * STEP)] == [0.05]
+
+
+def test_a_cut_placed_before_the_usual_second_patch_changes_nothing() -> None:
+    t = placing_tracker()
+    calm_piece(t)
+    t.add(patch(5, 0.0))
+    t.place_split(5 * STEP + 20)
+    assert t.follow_up_frames == 31
+    assert t.add(patch(5 + 31 / STEP, 0.05)) is True
+    assert t.start_frame == 5 * STEP  # the straddling patch counts, as without a placement

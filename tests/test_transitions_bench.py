@@ -22,9 +22,11 @@ def bench() -> Iterator[dict[str, ModuleType]]:
     try:
         import transition_heads
         import transition_pieces
+        import transition_verdicts
         import transitions
 
-        yield {"t": transitions, "p": transition_pieces, "h": transition_heads}
+        yield {"t": transitions, "p": transition_pieces, "h": transition_heads,
+               "v": transition_verdicts}  # fmt: skip
     finally:
         sys.path.remove(str(BENCHMARKS))
 
@@ -76,3 +78,25 @@ def test_speech_sources_are_dealt_to_folds_that_share_nothing(bench: dict) -> No
     assert folds["a1"] == folds["a2"] == fold["voice-a"]
     mixed = [c for c in ("bc", "ac") if folds[c] is None]
     assert len(mixed) == 1  # its voice and its music lie in different folds: in neither
+
+
+def test_a_piece_is_judged_on_a_fixed_grid_of_its_own_audio(bench: dict) -> None:
+    """Which pieces count must not depend on the session's schedule nor on the neighbours:
+    the verdict's patches are cut from the piece alone, every 3 s from its start."""
+    p, v = bench["p"], bench["v"]
+    rate = p.RATE_HZ
+    rng = np.random.default_rng(0)
+    song = (0.1 * rng.standard_normal(10 * rate)).astype(np.float32)
+    grids = []
+    for before_s in (2.0, 7.3):
+        before = (0.3 * rng.standard_normal(round(before_s * rate))).astype(np.float32)
+        after = (0.3 * rng.standard_normal(3 * rate)).astype(np.float32)
+        start = len(before) / rate
+        piece = p.Piece("calm", "song", start, start + len(song) / rate)
+        seq = p.Sequence(0, [piece], np.concatenate([before, song, after]))
+        grids.append(v.grid_patches(seq.piece_audio(piece)))
+    (a, starts), (b, _) = grids
+    np.testing.assert_array_equal(a, b)
+    # From the second mel frame (the first is half padding), every 187 frames; a patch
+    # starting at 9 s would end past the piece.
+    np.testing.assert_allclose(starts * 62.5, [1, 188, 375])
