@@ -102,7 +102,8 @@ class AnalyzerConfig:
     speech_enter: float = 0.6
     speech_exit: float = 0.4
     """Window speech probability bounds; the per-patch logits below decide within them
-    (the probability alone saturates on some music)."""
+    (the probability alone saturates on some music), and the speech cue beyond them
+    (``speech_cue_over_window``)."""
     speech_patch_logit: float = 19.0
     """A patch *sounds like speech* when its calibrated speech logit reaches this: 95 % of
     the devset's speech and voice-over patches do (chosen on them alone). The probability
@@ -144,6 +145,38 @@ class AnalyzerConfig:
     voice-over whose first wholly-new patch scored 0.7 at 0.65 in 3.4 s, not 6.4; no music
     event called speech, no flip in steady music, flips in any steady audio 3 -> 1. 2.0
     gave the first and not the second, 3.0 neither; 0.5 (hold 0) not the second either."""
+    speech_cue_slope: float = 65.0
+    speech_cue_line_logit: float = 10.0
+    speech_cue_floor_logit: float = -3.0
+    """Beyond that corner, a line in the logit / pause-share plane (``hysteresis.cue_passes``):
+    a patch also sounds like speech when its logit reaches ``speech_cue_line_logit`` less
+    ``speech_cue_slope`` per unit of pause share above ``speech_cue_pauses`` (10 at 0.45, 3.5
+    at 0.55, -3 at 0.65), never below ``speech_cue_floor_logit``; 0 slope: the corner alone.
+    Chosen on the devset's held-out patches (``models/tools/speech_cue_eval.py``, part 3):
+    among lines that leave all 710 held-out music patches below them, 65 / 10 passes the
+    most voice (the line touches a staccato titanion patch, 11.9 at 0.42, and ambient
+    powermanga, -0.6 at 0.56). A line *instead of* the corner cannot keep both: its best
+    (65 / 10, no floor) passed 92.6 % of held-out speech and 72.4 % of voice-over patches
+    (corner 90.1 / 69.9 %) but lost a child's word at 3.5 with a pause share of 0.49, and on
+    the transitions benchmark silence -> speech went 3.9 -> 9.3 s at p90 (32 sequences).
+    With the corner: 93.1 % and 76.2 %, no music; the floor keeps the line off the
+    low-logit music that pauses most (held-out music reaches pause shares of 0.72-0.73 at
+    logits -8.5 to -9.1). Measured with ``speech_cue_over_window`` on the transitions
+    benchmark (held-out heads): 64 sequences, misses 3 -> 2, aggressive -> speech 16.0 ->
+    8.0 s at p90 (a quiet Russian klettres voice at logits +0.3, -1.4, -0.5 with pause
+    shares 0.61-0.73), voice-over -> calm 7.0 -> 5.5 s and voice-over -> speech 6.4 -> 3.9 s
+    (a Danish ktuberling voice-over at -1.9 / -0.4 with pause shares 0.65, called aggressive
+    before, is speech), flips in any steady audio 7 -> 6, none in steady music, music
+    called speech 4 of 6,286 events both; 32 sequences: voice-over -> calm 7.0 -> 5.5 s, every
+    other figure unchanged; with the shipped heads every figure unchanged. Beside the corner,
+    slopes 55 and 75 pass about as much on the devset (93.1 %, 75.5 / 77.1 %); 65 was not
+    compared with them on the benchmark."""
+    speech_cue_over_window: bool = True
+    """A patch the cue's line or corner calls speech enters (and holds) speech even when the
+    window speech probability lies below ``speech_enter`` (``speech_exit``): a voice the
+    head scores near or below 0 keeps the window's mean logit there, so without this the
+    line changed nothing for the klettres voice above, and waiving only the entry made it
+    swing speech <-> aggressive every hop (8 flips in one piece). False: the window gates."""
     speech_cue_hold_logit: float = 0.0
     speech_cue_hold_pauses: float = 0.3
     """Speech already entered is held by a patch at ``speech_cue_hold_logit`` or more with

@@ -20,7 +20,9 @@ Four rules keep it steady without making it slow:
   left, at once, when that many patches in a row could not be speech: the music after a
   talk is followed as soon as it is judged, not when the 30 s mean finally falls. A voice
   the head never heard may score lower: a patch the head is unsure of sounds like speech
-  (and could be speech) when its audio pauses as speech does (``speech_cues.py``).
+  (and could be speech) when its audio pauses as speech does (``speech_cues.py``); the more
+  it pauses, the lower the logit that will do (``cue_passes``), and such a patch decides
+  over the window probability, which a voice scored near 0 keeps low.
 * **After a pause, wait for a judgement of the new audio.** Leaving silence or a steady
   tone, the state holds until a patch of what follows has been judged, rather than
   showing the evidence from before the pause.
@@ -70,6 +72,32 @@ class Observation:
     """No patch of the audio since the last silent or steady hop has been judged yet."""
 
 
+def cue_passes(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
+    """The speech cue: a patch the head is unsure of pauses as speech does.
+
+    A corner (``speech_cue_logit`` and ``speech_cue_pauses`` both reached) or, beyond it, a
+    line in the logit / pause-share plane: the logit a patch needs falls by
+    ``speech_cue_slope`` per unit of pause share from ``speech_cue_line_logit`` at
+    ``speech_cue_pauses``, never below ``speech_cue_floor_logit``."""
+    if pauses is None:
+        return False
+    if logit >= config.speech_cue_logit and pauses >= config.speech_cue_pauses:
+        return True
+    if config.speech_cue_slope <= 0 or logit < config.speech_cue_floor_logit:
+        return False
+    above = pauses - config.speech_cue_pauses
+    return logit >= config.speech_cue_line_logit - config.speech_cue_slope * above
+
+
+def cue_holds(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
+    """The cue, or the less it asks to hold speech already entered (``speech_cue_hold_*``)."""
+    return cue_passes(config, logit, pauses) or (
+        pauses is not None
+        and logit >= config.speech_cue_hold_logit
+        and pauses >= config.speech_cue_hold_pauses
+    )
+
+
 def could_be_speech(
     config: AnalyzerConfig, logit: float, pauses: float | None, *, holding: bool = False
 ) -> bool:
@@ -78,23 +106,13 @@ def could_be_speech(
     both will do to hold speech already entered: ``speech_cue_hold_*``)."""
     if logit >= config.speech_hold_logit:
         return True
-    if holding:
-        least_logit, least_pauses = config.speech_cue_hold_logit, config.speech_cue_hold_pauses
-    else:
-        least_logit, least_pauses = config.speech_cue_logit, config.speech_cue_pauses
-    return pauses is not None and logit >= least_logit and pauses >= least_pauses
+    return (cue_holds if holding else cue_passes)(config, logit, pauses)
 
 
 def sounds_like_speech(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
     """One patch sounds like speech: a calibrated speech logit the devset's voices reach
     (``speech_patch_logit``), or one the head is unsure of with the pauses of speech."""
-    if logit >= config.speech_patch_logit:
-        return True
-    return (
-        pauses is not None
-        and logit >= config.speech_cue_logit
-        and pauses >= config.speech_cue_pauses
-    )
+    return logit >= config.speech_patch_logit or cue_passes(config, logit, pauses)
 
 
 def patch_could_be_speech(
@@ -172,8 +190,13 @@ class MoodStateMachine:
         if self.state is MoodState.SPEECH:
             if newest and not any(could_be_speech(c, *p, holding=True) for p in newest):
                 return False  # that many patches in a row could not be speech
+            if c.speech_cue_over_window and cue_holds(c, *patches[-1]):
+                return True  # a voice the head scores low keeps the window low
             return obs.speech_probability >= c.speech_exit
-        if obs.speech_probability < c.speech_enter or not patches:
+        if not patches or (
+            obs.speech_probability < c.speech_enter
+            and not (c.speech_cue_over_window and cue_passes(c, *patches[-1]))
+        ):
             return False
         if newest and all(self.sounds_like_speech(*p) for p in newest):
             return True

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from streamchill.analyzer.hysteresis import could_be_speech
 from streamchill.analyzer.mel import FRAMES_PER_S, PATCH_FRAMES
 
 if TYPE_CHECKING:
@@ -96,6 +97,6 @@ def may_wait(
         return False
     # A patch that could be speech, or pauses as speech does, asks for the next one.
     logits, pauses = segments.speech_evidence(seg, speech_head)
-    return not logits or (
-        logits[-1] < config.speech_hold_logit and pauses[-1] < config.speech_cue_pauses
+    return not logits or not (
+        could_be_speech(config, logits[-1], pauses[-1]) or pauses[-1] >= config.speech_cue_pauses
     )

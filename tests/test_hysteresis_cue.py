@@ -3,6 +3,8 @@ speech when its audio pauses as speech does, and never on the pause share alone.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.events import MoodState
 from streamchill.analyzer.hysteresis import MoodStateMachine, Observation
@@ -119,3 +121,39 @@ def test_without_a_pause_two_weak_patches_do_not_enter_speech() -> None:
     assert m.update(obs(3.0, (UNSURE,), (some,))) is MoodState.CALM
     state = m.update(obs(4.0, (UNSURE, UNSURE), (some, some), fresh_segment=True))
     assert state is MoodState.CALM
+
+
+def test_a_voice_that_pauses_a_lot_is_speech_at_a_lower_logit_even_under_the_window() -> None:
+    """The cue's line: a quiet voice the head scores near 0 (a klettres word: -1.4 at a
+    pause share of 0.67) enters speech after music judged music, though the window's
+    speech probability stays under ``speech_enter``, and it holds there."""
+    c = AnalyzerConfig()
+    quiet, many = -1.4, 0.67
+    m = MoodStateMachine(c)
+    m.update(obs(3.0, (MUSIC,), (STEADY,), speech_probability=0.0))
+    assert m.update(obs(4.0, (MUSIC, quiet), (STEADY, many), speech_probability=0.3)) is (
+        MoodState.CALM
+    )
+    newest = (MUSIC, quiet, quiet)
+    assert m.update(obs(5.0, newest, (STEADY, many, many), speech_probability=0.3)) is (
+        MoodState.SPEECH
+    )
+    assert m.update(obs(6.0, newest, (STEADY, many, many), speech_probability=0.3)) is (
+        MoodState.SPEECH
+    )
+    window_gates = MoodStateMachine(replace(c, speech_cue_over_window=False))
+    for t, n in ((3.0, 1), (4.0, 2), (5.0, 3)):
+        state = window_gates.update(
+            obs(t, newest[:n], (STEADY, many, many)[:n], speech_probability=0.3)
+        )
+    assert state is MoodState.CALM
+
+
+def test_the_line_asks_more_of_a_patch_that_pauses_less() -> None:
+    """Staccato music (a titanion track: 8-12 at a pause share of 0.40-0.42) and ambient
+    music at a logit just under 0 with a pause share of 0.56 stay music; below the floor,
+    no pause share makes a patch speech."""
+    c = AnalyzerConfig()
+    for logit, pauses in ((12.0, 0.40), (-0.6, 0.56), (c.speech_cue_floor_logit - 0.5, 0.95)):
+        m = MoodStateMachine(c)
+        assert m.update(obs(3.0, (logit,), (pauses,))) is MoodState.CALM, (logit, pauses)

@@ -16,9 +16,12 @@ sources, which neither fold head fitted on). Printed:
 2. the state machine's patch rule on held-out logits: a patch *sounds like speech* at a
    logit of ``speech_patch_logit`` or more, or at ``speech_cue_logit`` or more with a pause
    share of ``speech_cue_pauses`` or more; recall on unseen voices and false alarms on
-   music nobody fitted on, for a grid of both thresholds.
+   music nobody fitted on, for a grid of both thresholds;
+3. the same with the cue's line (``speech_cue_slope``, ``speech_cue_line_logit``,
+   ``speech_cue_floor_logit``), beside the corner and instead of it: per slope, the lowest
+   line logit that leaves every held-out music patch below the line.
 
-Nothing is fitted on the cue: the two thresholds are read off table 2.
+Nothing is fitted on the cue: the thresholds are read off tables 2 and 3.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import csv
 import sys
 import wave
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +43,8 @@ from transfer_eval import auc  # noqa: E402
 from transition_heads import FEATURES, build_folds  # noqa: E402
 from transition_pieces import HEAD_REPORT, MANIFEST, holdout_sources  # noqa: E402
 
+from streamchill.analyzer.config import AnalyzerConfig  # noqa: E402
+from streamchill.analyzer.hysteresis import cue_passes  # noqa: E402
 from streamchill.analyzer.mel import mel_frames, patches  # noqa: E402
 from streamchill.analyzer.speech_cues import pause_share  # noqa: E402
 
@@ -121,7 +127,37 @@ def main() -> int:
             figures = ", ".join(f"{k} {np.mean(hit[(lab == k) & ok]):.3f}" for k in SPEECH)
             print(f"  L={low:4.1f} T={t:.2f}: {figures}; held-out music "
                   f"{hit[music & ok].sum()} of {(music & ok).sum()}")  # fmt: skip
+    print("\n3. the cue's corner and a line beyond it (hysteresis.cue_passes), floor -3 / none;")
+    print("   the line's logit at the corner's pause share: the lowest leaving music below it")
+    c = AnalyzerConfig()
+    for slope in (0.0, 45.0, 55.0, 65.0, 75.0):
+        for floor, corner in ((-3.0, True), (-99.0, False)):
+            for line in np.arange(0.0, 19.01, 0.25):
+                hit = base | cue_hits(c, slope, float(line), floor, corner, z_, x)
+                if not hit[music & ok].any():
+                    break
+            figures = ", ".join(f"{k} {np.mean(hit[(lab == k) & ok]):.3f}" for k in SPEECH)
+            what = "corner + line" if corner else "line alone"
+            print(f"  {what}, slope {slope:4.0f} logit {line:5.2f} floor {floor:5.1f}: "
+                  f"{figures}; held-out music {hit[music & ok].sum()}")  # fmt: skip
     return 0
+
+
+def cue_hits(
+    c: AnalyzerConfig,
+    slope: float,
+    line: float,
+    floor: float,
+    corner: bool,
+    z: np.ndarray,
+    x: np.ndarray,
+) -> np.ndarray:
+    """Which patches pass the cue with this line (and the default corner, or none)."""
+    cfg = replace(c, speech_cue_slope=slope, speech_cue_line_logit=line,
+                  speech_cue_floor_logit=floor)  # fmt: skip
+    if not corner:  # a corner no patch reaches
+        cfg = replace(cfg, speech_cue_logit=1e9, speech_cue_floor_logit=floor)
+    return np.array([cue_passes(cfg, float(a), float(b)) for a, b in zip(z, x, strict=True)])
 
 
 if __name__ == "__main__":
