@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tests.support.churn import (
     BINARY,
+    cycle_retrying_busy,
     frame,
     half_frame_then_reset,
     hello,
@@ -300,7 +301,7 @@ memory that is really retained."""
 
 def churn(d: RunningDaemon, cycles: int, prefix: str) -> list[str]:
     with ThreadPoolExecutor(WORKERS) as pool:
-        return list(pool.map(lambda i: half_frame_then_reset(d.port, d.token, f"{prefix}{i}"),
+        return list(pool.map(lambda i: cycle_retrying_busy(d.port, d.token, f"{prefix}{i}"),
                              range(cycles)))  # fmt: skip
 
 
