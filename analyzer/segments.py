@@ -203,10 +203,10 @@ class SegmentTracker:
         elif self.pending_frame is not None and patch.start_frame >= self.pending_frame:
             began = self._split(self.pending_frame, patch, self._confirm_delta)
             self.pending_frame = None
-            self.unplaced_split = self._split_from is not None
+            self.unplaced_split = self.awaiting_second
         else:
             began = self._split(patch.start_frame, patch, self._patch_change_delta)
-            self.unplaced_split = self._split_from is not None
+            self.unplaced_split = self.awaiting_second
             self._suspect = None if began or self._split_from is not None else self._drift(patch)
         self._patches.append(patch)
         return began

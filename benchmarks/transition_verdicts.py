@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from streamchill.analyzer.config import AnalyzerConfig
-from streamchill.analyzer.mel import FRAMES_PER_S, N_MELS, PATCH_FRAMES, MelFrameStream
+from streamchill.analyzer.mel import FRAMES_PER_S, PATCH_FRAMES, MelFrameStream, patches
 from streamchill.analyzer.model import MODEL_VERSION, STUDENT_VERSION
 from streamchill.analyzer.models_bundle import ModelBundle
 from transition_pieces import MUSIC, ROOT, Piece
@@ -59,11 +59,8 @@ class GridJudgement:
 def grid_patches(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """([k, 187, 96] patches, start seconds) of a 16 kHz piece on the fixed grid."""
     frames = MelFrameStream().push(audio)  # no flush: no padded tail frames
-    starts = np.arange(GRID_START_FRAME, len(frames) - PATCH_FRAMES + 1, PATCH_FRAMES)
-    if not len(starts):
-        return np.zeros((0, PATCH_FRAMES, N_MELS), np.float32), np.zeros(0)
-    batch = np.stack([frames[s : s + PATCH_FRAMES] for s in starts]).astype(np.float32)
-    return batch, starts / FRAMES_PER_S
+    batch = patches(frames[GRID_START_FRAME:])
+    return batch, (GRID_START_FRAME + PATCH_FRAMES * np.arange(len(batch))) / FRAMES_PER_S
 
 
 class Verdicts:
