@@ -98,12 +98,7 @@ def set_aside_fits_table(calm: dict) -> list[str]:
             f"{_f(h.get('auc_held_out_p'))} / {_f(h['accuracy'])} / {_f(h['ece'])} "
             f"[{_f(h['ece_noise_floor']['mean'])}] / {_f(h['confidently_wrong'])}"
         )
-        cells = [
-            "{ece} / {accuracy} / {confidently_wrong}".format(
-                **{k: _f(v) for k, v in c["per_source"][src].items()}
-            )
-            for src in srcs
-        ]
+        cells = [_source_cell(c["per_source"][src]) for src in srcs]
         tag = (
             " (published)" if (c["family"], c["fit_on"]) == (ship["family"], ship["fit_on"]) else ""
         )
@@ -117,12 +112,7 @@ def set_aside_fits_table(calm: dict) -> list[str]:
     if given and "per_source" in given.get("set_aside", {}):
         g = given["set_aside"]
         cells = [
-            "{ece} / {accuracy} / {confidently_wrong}".format(
-                **{k: _f(v) for k, v in g["per_source"][src].items()}
-            )
-            if src in g["per_source"]
-            else "–"
-            for src in srcs
+            _source_cell(g["per_source"][src]) if src in g["per_source"] else "–" for src in srcs
         ]
         out.append(
             f"| {given['head']}, as shipped | its own fit | {_f(g['auc'])} / "
@@ -131,6 +121,11 @@ def set_aside_fits_table(calm: dict) -> list[str]:
         )
     out.append("")
     return out
+
+
+def _source_cell(figures: dict) -> str:
+    """One source's cell of the set-aside fits table: ECE / accuracy / confidently wrong."""
+    return f"{_f(figures['ece'])} / {_f(figures['accuracy'])} / {_f(figures['confidently_wrong'])}"
 
 
 def per_source_table(calm: dict) -> list[str]:
