@@ -1,12 +1,15 @@
 // WebSocket clients for the local daemon (docs/protocol.md): one audio stream per
-// capture on /v1/audio, one subscriber on /v1/events. Both reconnect by themselves
-// with jittered exponential backoff, so a daemon restart costs a few seconds of audio
-// and no clicks. Used by the offscreen document (the only place that outlives a popup
-// and is not a service worker that Chrome may stop at any time).
+// capture on /v1/audio, one subscriber on /v1/events. Both reconnect by themselves with
+// jittered exponential backoff, asking `/healthz` before they open a socket again (see
+// `daemonAnswers`), so a daemon restart costs a few seconds of audio and no clicks. Used by
+// the offscreen document (the only place that outlives a popup and is not a service worker
+// that Chrome may stop at any time).
 
 /** First retry delay and cap, in ms. */
 export const BACKOFF_MIN_MS = 500;
 export const BACKOFF_MAX_MS = 10_000;
+/** How long a reachability probe may take before the daemon counts as not there, in ms. */
+export const PROBE_TIMEOUT_MS = 2_000;
 
 /** Delay before retry number `attempt` (0-based): doubling, capped, with jitter 50-100 %. */
 export function backoffDelayMs(attempt, rand = Math.random) {
@@ -23,21 +26,101 @@ export function daemonUrl(address, path, token, query = {}) {
 }
 
 /**
- * One ingest stream. `send(bytes)` is fire-and-forget: while the socket is not ready the
- * audio is dropped (and counted), never queued — live mood is about now, not backlog.
+ * Whether the daemon answers plain HTTP at `address` (`GET /healthz`, no token needed).
+ *
+ * Why the clients ask this before they open a socket again: Firefox delays a WebSocket to a
+ * host:port whose last connections failed (RFC 6455 §7.2.3), 1.5 times longer per failure up
+ * to a minute — measured on Firefox ESR 153, 14 failed sockets in a row took 0.03 s, 0.3 s,
+ * … 28 s, 42 s to fail — and the delay does not end when the daemon comes back. Retrying with
+ * sockets, a tab waited up to a minute for a restarted daemon. A fetch is not counted, and
+ * `no-cors` because any answer at all (even an opaque or a refused one) means someone listens.
  */
-export class AudioStream {
-  constructor({ config, stream, hello, onStatus = () => {}, onError = () => {} }) {
+export async function daemonAnswers(address, fetchImpl = globalThis.fetch) {
+  try {
+    await fetchImpl(`http://${address}/healthz`, {
+      mode: "no-cors",
+      cache: "no-store",
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A socket to the daemon that comes back by itself: every socket is opened only after
+ * `daemonAnswers` says the daemon is there (a first connect too: an engine Firefox reloaded
+ * mid-outage would otherwise add a failed socket each time), and on close it waits its
+ * backoff and asks again. Subclasses wire the socket's messages in `_wire(ws)`.
+ */
+class ReconnectingSocket {
+  constructor({ config, path, onStatus, WebSocketImpl, probe }) {
     this.config = config; // {address, token}
-    this.stream = stream;
-    this.hello = hello; // {sample_rate_hz, channels, sample_format, title?, url?}
+    this.path = path;
     this.onStatus = onStatus;
-    this.onError = onError;
+    this.WebSocketImpl = WebSocketImpl || globalThis.WebSocket;
+    this.probe = probe || daemonAnswers;
     this.ws = null;
-    this.ready = false;
     this.stopped = false;
     this.attempt = 0;
     this.timer = null;
+  }
+
+  async _connect() {
+    if (this.stopped) return;
+    if (!(await this.probe(this.config.address))) {
+      this._retryLater({});
+      return;
+    }
+    if (this.stopped) return;
+    const ws = new this.WebSocketImpl(daemonUrl(this.config.address, this.path, this.config.token));
+    this.ws = ws;
+    this._wire(ws);
+    ws.onclose = (ev) => {
+      this._onClose(ev);
+      if (this.ws === ws) this._retryLater({ code: ev.code });
+    };
+    ws.onerror = () => {}; // onclose follows and owns the retry
+  }
+
+  /** Connected for good: the next outage starts its backoff from the beginning. */
+  _connected(status) {
+    this.attempt = 0;
+    this.onStatus({ status: "connected", ...status });
+  }
+
+  _retryLater(detail) {
+    if (this.stopped) return;
+    const delay = backoffDelayMs(this.attempt++);
+    this.onStatus({ status: "unreachable", retryInMs: delay, ...detail });
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this._connect(), delay);
+  }
+
+  _onClose() {}
+
+  _wire() {}
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+}
+
+/**
+ * One ingest stream. `send(bytes)` is fire-and-forget: while the socket is not ready the
+ * audio is dropped (and counted), never queued — live mood is about now, not backlog.
+ */
+export class AudioStream extends ReconnectingSocket {
+  constructor({
+    config, stream, hello, onStatus = () => {}, onError = () => {}, WebSocketImpl, probe,
+  }) {
+    super({ config, path: "/v1/audio", onStatus, WebSocketImpl, probe });
+    this.stream = stream;
+    this.hello = hello; // {sample_rate_hz, channels, sample_format, title?, url?}
+    this.onError = onError;
+    this.ready = false;
     /** Batches dropped because the daemon was not (yet) there. */
     this.droppedBatches = 0;
     /** Bytes of PCM delivered to the socket. */
@@ -45,12 +128,11 @@ export class AudioStream {
     this._connect();
   }
 
-  _connect() {
-    if (this.stopped) return;
+  _wire(ws) {
+    // 1008 (policy) after a bad hello or a refused origin will not fix itself quickly,
+    // but a restarted daemon can: the stream keeps retrying, with the backoff as the brake.
     this.ready = false;
-    const ws = new WebSocket(daemonUrl(this.config.address, "/v1/audio", this.config.token));
     ws.binaryType = "arraybuffer";
-    this.ws = ws;
     ws.onopen = () => {
       ws.send(JSON.stringify({ type: "hello", v: 1, stream: this.stream, ...this.hello }));
     };
@@ -64,27 +146,20 @@ export class AudioStream {
       }
       if (msg.type === "ready") {
         this.ready = true;
-        this.attempt = 0;
-        this.onStatus({ status: "connected" });
+        this._connected({});
       } else if (msg.type === "error") {
         this.onError(msg);
       }
     };
-    ws.onclose = (ev) => {
-      this.ready = false;
-      if (this.ws !== ws || this.stopped) return;
-      // 1008 (policy) after a bad hello or a refused origin will not fix itself quickly,
-      // but a restarted daemon can: keep retrying, with the backoff as the brake.
-      const delay = backoffDelayMs(this.attempt++);
-      this.onStatus({ status: "unreachable", retryInMs: delay, code: ev.code });
-      this.timer = setTimeout(() => this._connect(), delay);
-    };
-    ws.onerror = () => {}; // onclose follows and owns the retry
+  }
+
+  _onClose() {
+    this.ready = false;
   }
 
   /** Send one batch of PCM bytes (binary frame, never base64 on the wire). */
   send(bytes) {
-    if (!this.ready || this.ws.readyState !== WebSocket.OPEN) {
+    if (!this.ready || this.ws.readyState !== this.WebSocketImpl.OPEN) {
       this.droppedBatches++;
       return false;
     }
@@ -100,10 +175,9 @@ export class AudioStream {
 
   /** End the stream cleanly (`bye`), and stop reconnecting. */
   stop() {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    super.stop();
     const ws = this.ws;
-    if (ws && ws.readyState === WebSocket.OPEN) {
+    if (ws && ws.readyState === this.WebSocketImpl.OPEN) {
       try {
         ws.send(JSON.stringify({ type: "bye", v: 1 }));
       } catch {
@@ -120,22 +194,15 @@ export class AudioStream {
  * The events subscriber. Remembers the last `seq` per stream so that after a reconnect
  * it asks for the replay (`subscribe` with `since`) and misses nothing the ring still holds.
  */
-export class EventsClient {
-  constructor({ config, onEvent, onStatus = () => {} }) {
-    this.config = config;
+export class EventsClient extends ReconnectingSocket {
+  constructor({ config, onEvent, onStatus = () => {}, WebSocketImpl, probe }) {
+    super({ config, path: "/v1/events", onStatus, WebSocketImpl, probe });
     this.onEvent = onEvent;
-    this.onStatus = onStatus;
     this.lastSeq = {};
-    this.attempt = 0;
-    this.stopped = false;
-    this.ws = null;
     this._connect();
   }
 
-  _connect() {
-    if (this.stopped) return;
-    const ws = new WebSocket(daemonUrl(this.config.address, "/v1/events", this.config.token));
-    this.ws = ws;
+  _wire(ws) {
     ws.onmessage = (ev) => {
       let msg;
       try {
@@ -144,8 +211,7 @@ export class EventsClient {
         return;
       }
       if (msg.type === "welcome") {
-        this.attempt = 0;
-        this.onStatus({ status: "connected", server: msg.server });
+        this._connected({ server: msg.server });
         if (Object.keys(this.lastSeq).length > 0) {
           ws.send(JSON.stringify({ type: "subscribe", v: 1, streams: null, since: this.lastSeq }));
         }
@@ -159,18 +225,10 @@ export class EventsClient {
       }
       this.onEvent(msg);
     };
-    ws.onclose = () => {
-      if (this.ws !== ws || this.stopped) return;
-      const delay = backoffDelayMs(this.attempt++);
-      this.onStatus({ status: "unreachable", retryInMs: delay });
-      this.timer = setTimeout(() => this._connect(), delay);
-    };
-    ws.onerror = () => {};
   }
 
   stop() {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    super.stop();
     if (this.ws) this.ws.close(1000, "stopped");
   }
 }

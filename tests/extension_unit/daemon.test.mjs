@@ -1,0 +1,136 @@
+// How the extension's daemon clients (extension/lib/daemon.js) come back after an outage.
+// The probe is tested against real HTTP servers; the reconnect order with a fake socket
+// class (Node 20 has no WebSocket client), whose constructions are what is counted.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { daemonAnswers, EventsClient, AudioStream } from "../../extension/lib/daemon.js";
+
+/** A real HTTP server on a free loopback port answering `/healthz` as the daemon does. */
+async function healthServer() {
+  const server = http.createServer((req, res) => {
+    res.writeHead(req.url === "/healthz" ? 200 : 404, { "content-type": "application/json" });
+    res.end('{"status":"ok"}\n');
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return server;
+}
+
+async function closedPortAddress() {
+  const server = await healthServer();
+  const address = `127.0.0.1:${server.address().port}`;
+  await new Promise((resolve) => server.close(resolve));
+  return address;
+}
+
+/** Stands in for the browser's WebSocket: records every socket a client opens. */
+function fakeSocketClass() {
+  const opened = [];
+  class FakeSocket {
+    static OPEN = 1;
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      this.sent = [];
+      opened.push(this);
+    }
+    send(data) {
+      this.sent.push(data);
+    }
+    close() {
+      this.readyState = 3;
+    }
+    /** The daemon went away: the browser closes the socket. */
+    drop(code = 1006) {
+      this.readyState = 3;
+      this.onclose({ code });
+    }
+  }
+  return { FakeSocket, opened };
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(predicate, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+test("the probe says whether anything answers HTTP at the daemon's address", async () => {
+  const server = await healthServer();
+  try {
+    assert.equal(await daemonAnswers(`127.0.0.1:${server.address().port}`), true);
+  } finally {
+    server.close();
+  }
+  assert.equal(await daemonAnswers(await closedPortAddress()), false);
+});
+
+test("no socket opens until the daemon's /healthz answers, after an outage too (fake socket)", async () => {
+  const { FakeSocket, opened } = fakeSocketClass();
+  const answers = [false, true, false, false, true];
+  const probed = [];
+  const statuses = [];
+  const client = new EventsClient({
+    config: { address: "127.0.0.1:1", token: "t" },
+    onEvent: () => {},
+    onStatus: (s) => statuses.push(s),
+    WebSocketImpl: FakeSocket,
+    probe: async (address) => {
+      probed.push(address);
+      return answers.shift() ?? true;
+    },
+  });
+  try {
+    // Nobody there at first: a probe, no socket, a retry reported.
+    await until(() => probed.length === 1, 1000, "the first probe");
+    assert.equal(opened.length, 0);
+    await until(() => opened.length === 1, 3000, "the first socket");
+    assert.equal(probed.length, 2);
+    assert.equal(opened[0].url, "ws://127.0.0.1:1/v1/events?token=t");
+    opened[0].onmessage({ data: JSON.stringify({ type: "welcome", server: "streamchill/x" }) });
+    assert.equal(statuses.at(-1).status, "connected");
+    // The daemon goes away: two probes find nobody, and no socket is tried meanwhile.
+    opened[0].drop();
+    await until(() => probed.length === 4, 4000, "two probes in the outage");
+    assert.equal(opened.length, 1);
+    // The next probe answers: only now a second socket.
+    await until(() => opened.length === 2, 6000, "the second socket");
+    assert.equal(probed.length, 5);
+    assert.ok(probed.every((a) => a === "127.0.0.1:1"));
+    const unreachable = statuses.filter((s) => s.status === "unreachable");
+    assert.deepEqual(unreachable.map((s) => s.code), [undefined, 1006, undefined, undefined]);
+    // Welcomed again: the backoff starts over for the next outage.
+    opened[1].onmessage({ data: JSON.stringify({ type: "welcome", server: "streamchill/x" }) });
+    assert.equal(client.attempt, 0);
+    assert.equal(statuses.at(-1).status, "connected");
+  } finally {
+    client.stop();
+  }
+});
+
+test("a stopped stream neither probes nor reopens (fake socket)", async () => {
+  const { FakeSocket, opened } = fakeSocketClass();
+  let probes = 0;
+  let release;
+  const stream = new AudioStream({
+    config: { address: "127.0.0.1:1", token: "" },
+    stream: "tab-1",
+    hello: { sample_rate_hz: 16000, channels: 1, sample_format: "s16le" },
+    WebSocketImpl: FakeSocket,
+    probe: () => {
+      probes++;
+      return new Promise((resolve) => (release = resolve));
+    },
+  });
+  await until(() => probes === 1, 2000, "the probe");
+  stream.stop(); // stopped while the probe is still out
+  release(true);
+  await sleep(1500);
+  assert.equal(opened.length, 0);
+  assert.equal(probes, 1);
+  assert.equal(stream.send(new Uint8Array(4)), false);
+});
