@@ -130,7 +130,7 @@ def dump(
     shard: int, shards: int, offsets: tuple[int, ...] = (0, OFFSET_FRAMES), tag: str = ""
 ) -> None:
     """Two patch grids per clip (3 s grid, and shifted by OFFSET_FRAMES) with both teachers."""
-    from train_heads import read_wav_16k
+    from feature_cache import clip_wav, read_wav_16k
 
     from streamchill.analyzer.mel import mel_frames, patches
     from streamchill.analyzer.model import MusicnnTagger
@@ -140,7 +140,7 @@ def dump(
     rows = training_rows()[shard::shards]
     xs, msd_tags, embs, mtt_tags, clip_idx = [], [], [], [], []
     for i, row in enumerate(rows):
-        frames = mel_frames(read_wav_16k(DATA / "clips" / row["label"] / f"{row['clip_id']}.wav"))
+        frames = mel_frames(read_wav_16k(clip_wav(row)))
         # The shifted grid for music only: speech has the fewest downstream uses per CPU second.
         for offset in offsets if row["label"] in MUSIC else [o for o in offsets if o == 0]:
             p = patches(frames[offset:])

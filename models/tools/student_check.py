@@ -96,10 +96,9 @@ def cpu_ms_per_patch(predict: Any, patch: np.ndarray, runs: int = 100) -> tuple[
 def check(out: Path) -> dict:
     """Print and return numerics, cost and set-aside fidelity; writes student_check.json."""
     from distil_student import MTT_TEACHER, MttTeacher, holdout_rows
-    from train_heads import DATA, read_wav_16k
+    from feature_cache import clip_patches
 
     from streamchill.analyzer.baseline import tag_prior_logit
-    from streamchill.analyzer.mel import mel_frames, patches
     from streamchill.analyzer.model import MusicnnTagger
 
     ref = np.load(out / "student_reference.npz")
@@ -124,9 +123,7 @@ def check(out: Path) -> dict:
     st = students["student_f32.tflite"]
     acc: dict[str, list[np.ndarray]] = {k: [] for k in ("tm", "sm", "te", "se", "tt", "ss")}
     for row in holdout_rows():
-        p = patches(
-            mel_frames(read_wav_16k(DATA / "clips" / row["label"] / f"{row['clip_id']}.wav"))
-        )
+        p = clip_patches(row)
         if len(p) == 0:
             continue
         tm, te = msd.predict(p)

@@ -30,69 +30,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_heads as th
 from calm_judgement import calm_judgement, clip_set
 from distil_student import MTT_TEACHER, OUT, MttTeacher
+from feature_cache import clip_patches, extend_feature_cache
 from student_check import StudentTagger
 from transfer_eval import HOLDOUT_SOURCES, Variant, evaluate_variant, tag_prior_logit
 
 from streamchill.analyzer.baseline import MTT_AGGRESSIVE_TAGS, MTT_CALM_TAGS
-from streamchill.analyzer.mel import mel_frames, patches
 
 GATE = 0.01
 MTT_CALM, MTT_AGGRESSIVE = MTT_CALM_TAGS, MTT_AGGRESSIVE_TAGS
 """The fixed MTT mapping of issue 14 (``analyzer.baseline``, which the runtime uses)."""
 
 
-def clip_patches(row: dict[str, str]) -> np.ndarray:
-    return patches(
-        mel_frames(th.read_wav_16k(th.DATA / "clips" / row["label"] / f"{row['clip_id']}.wav"))
-    )
-
-
 def features(rows: list[dict[str, str]], predict: Any, cache: Path) -> dict[str, np.ndarray]:
-    """train_heads' feature layout (clip_ids, patch_clip, tags, emb) plus MTT tags, cached.
-
-    The cache extends itself: clips of ``rows`` it lacks (and whose WAV exists) are judged and
-    appended, the cached ones are kept as they are (a patch's outputs do not depend on the
-    other clips, so appending gives the figures a rebuild gives; only the order differs,
-    and every reader matches clips by id)."""
-    have: dict[str, np.ndarray] = {}
-    if cache.exists():
-        with np.load(cache) as z:
-            have = {k: z[k] for k in z.files}
-    done = set(have.get("clip_ids", np.array([], dtype=str)).tolist())
-    ids = [str(c) for c in have.get("clip_ids", [])]
-    pc = list(have.get("patch_clip", np.zeros(0, np.int64)))
-    tags = [have["tags"]] if have else []
-    emb = [have["emb"]] if have else []
-    mtt = [have["mtt"]] if have else []
-    new = 0
-    for row in rows:
-        wav = th.DATA / "clips" / row["label"] / f"{row['clip_id']}.wav"
-        if row["clip_id"] in done or not wav.exists():
-            continue
-        p = clip_patches(row)
-        if len(p) == 0:
-            continue
-        t, e, m = predict(p)
-        pc += [len(ids)] * len(p)
-        ids.append(row["clip_id"])
-        tags.append(t)
-        emb.append(e)
-        mtt.append(m)
-        new += 1
-    out = {
-        "clip_ids": np.array(ids, dtype=str),
-        "patch_clip": np.array(pc, dtype=np.int64),
-        "tags": np.concatenate(tags),
-        "emb": np.concatenate(emb),
-        "mtt": np.concatenate(mtt),
-    }
-    if new:
-        print(f"  {cache.name}: {new} clips added", flush=True)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, **out)
-        tmp.replace(cache)  # a new file: never rewrite a cache another checkout may link to
-    return out
+    """train_heads' feature layout (clip_ids, patch_clip, tags, emb) plus MTT tags, cached
+    by clip id and extended in place (``feature_cache``)."""
+    return extend_feature_cache(rows, cache, predict, {"tags": 50, "emb": 200, "mtt": 50})
 
 
 def teacher_features(rows: list[dict[str, str]]) -> dict[str, np.ndarray]:

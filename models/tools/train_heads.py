@@ -33,7 +33,6 @@ import argparse
 import csv
 import json
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -42,78 +41,28 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from calm_judgement import calm_judgement, judge_given_head  # noqa: E402
+from feature_cache import DATA, extend_feature_cache  # noqa: E402
 from model_card import write_card_tables  # noqa: E402  (beside this script)
 from transfer_eval import auc, ece, platt, sigmoid  # noqa: E402
 
-from streamchill.analyzer.mel import mel_frames, patches  # noqa: E402
 from streamchill.analyzer.model import MusicnnTagger  # noqa: E402
 
-DATA = ROOT / "data" / "devset"
 MANIFEST = ROOT / "models" / "devset" / "manifest.csv"
 SPEECH_LABELS = {"speech", "speech_over_music"}
 MUSIC_LABELS = {"calm", "aggressive", "neutral"}
 
 
-def read_wav_16k(path: Path) -> np.ndarray:
-    with wave.open(str(path), "rb") as w:
-        if w.getframerate() != 16_000 or w.getsampwidth() != 2:
-            raise ValueError(f"{path}: expected 16 kHz 16-bit WAV")
-        raw = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-        x = raw.reshape(-1, w.getnchannels()).mean(axis=1)
-    return (x / 32768.0).astype(np.float32)
-
-
 def extract(rows: list[dict[str, str]], cache: Path) -> dict[str, np.ndarray]:
-    """Per-patch tags and embeddings for every clip (cached by clip id)."""
-    have: dict[str, np.ndarray] = {}
-    if cache.exists():
-        with np.load(cache, allow_pickle=False) as z:
-            have = {k: z[k] for k in z.files}
-    done = set(have.get("clip_ids", np.array([], dtype=str)).tolist())
-    tagger = None
-    clip_ids = list(have.get("clip_ids", np.array([], dtype=str)))
-    patch_clip = list(have.get("patch_clip", np.array([], dtype=np.int64)))
-    tags = [have["tags"]] if "tags" in have else []
-    emb = [have["emb"]] if "emb" in have else []
-    new = 0
-    for row in rows:
-        cid = row["clip_id"]
-        if cid in done:
-            continue
-        path = DATA / "clips" / row["label"] / f"{cid}.wav"
-        if not path.exists():
-            continue
-        p = patches(mel_frames(read_wav_16k(path)))
-        if len(p) == 0:
-            continue
-        if "mtt" in have:
-            raise SystemExit(
-                f"{cache} (a backbone's cache with MTT tags) lacks clip {cid}; extend it "
-                "(models/tools/student_parity.py --extend-only) rather than mixing musicnn "
-                "features in"
-            )
+    """Per-patch tags and embeddings of the shipped backbone for every clip (cached by clip
+    id, extended in place: ``feature_cache``)."""
+    tagger: MusicnnTagger | None = None
+
+    def predict(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        nonlocal tagger
         tagger = tagger or MusicnnTagger.load(num_threads=2)
-        t, e = tagger.predict(p)
-        idx = len(clip_ids)
-        clip_ids.append(cid)
-        patch_clip.extend([idx] * len(p))
-        tags.append(t)
-        emb.append(e)
-        new += 1
-        if new % 50 == 0:
-            print(f"  features: {new} new clips", flush=True)
-    out = {
-        "clip_ids": np.array(clip_ids, dtype=str),
-        "patch_clip": np.array(patch_clip, dtype=np.int64),
-        "tags": np.concatenate(tags) if tags else np.zeros((0, 50), np.float32),
-        "emb": np.concatenate(emb) if emb else np.zeros((0, 200), np.float32),
-    }
-    if "mtt" in have:
-        out["mtt"] = have["mtt"]
-    if new:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, **out)
-    return out
+        return tagger.predict(p)
+
+    return extend_feature_cache(rows, cache, predict, {"tags": 50, "emb": 200})
 
 
 def with_mtt(feats: dict[str, np.ndarray], source: Path | None) -> dict[str, np.ndarray]:
