@@ -140,6 +140,8 @@ def test_firefox_extension_end_to_end(tmp_path: Path, pulse: PulseServer) -> Non
             _run(ff, rec, tmp_path, ext, http_port)
         except BaseException as exc:
             with contextlib.suppress(Exception):
+                exc.add_note(f"event page: {ff.background_state()}")
+            with contextlib.suppress(Exception):
                 ff.open_tab(f"{EXT_URL}/popup.html")
                 exc.add_note(f"live state: {json.dumps(ff.storage_get('session', 'live'))[:3000]}")
             exc.add_note(f"firefox log tail:\n{ff.log_tail()}")

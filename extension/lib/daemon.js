@@ -74,7 +74,16 @@ class ReconnectingSocket {
       return;
     }
     if (this.stopped) return;
-    const ws = new this.WebSocketImpl(daemonUrl(this.config.address, this.path, this.config.token));
+    let ws;
+    try {
+      ws = new this.WebSocketImpl(daemonUrl(this.config.address, this.path, this.config.token));
+    } catch (err) {
+      // The constructor throws, rather than failing the socket, for what the browser refuses
+      // outright (a SecurityError, a document going away): a throw inside a timer would end
+      // the retries for good, so it counts as one more failed attempt.
+      this._retryLater({ error: String((err && err.message) || err) });
+      return;
+    }
     this.ws = ws;
     this._wire(ws);
     ws.onclose = (ev) => {

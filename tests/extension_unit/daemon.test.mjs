@@ -134,3 +134,29 @@ test("a stopped stream neither probes nor reopens (fake socket)", async () => {
   assert.equal(probes, 1);
   assert.equal(stream.send(new Uint8Array(4)), false);
 });
+
+test("a socket the browser refuses to construct is one more failed attempt, not the end (fake socket)", async () => {
+  const { FakeSocket, opened } = fakeSocketClass();
+  let refusals = 1;
+  class RefusingOnce extends FakeSocket {
+    constructor(url) {
+      if (refusals-- > 0) throw new Error("The operation is insecure.");
+      super(url);
+    }
+  }
+  const statuses = [];
+  const client = new EventsClient({
+    config: { address: "127.0.0.1:1", token: "" },
+    onEvent: () => {},
+    onStatus: (s) => statuses.push(s),
+    WebSocketImpl: RefusingOnce,
+    probe: async () => true,
+  });
+  try {
+    await until(() => opened.length === 1, 3000, "the socket after the refusal");
+    assert.equal(statuses[0].status, "unreachable");
+    assert.equal(statuses[0].error, "The operation is insecure.");
+  } finally {
+    client.stop();
+  }
+});
