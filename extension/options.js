@@ -1,6 +1,6 @@
 // Options page: a form over chrome.storage.local "settings" (lib/settings.js).
 import { mergeSettings, checkDaemonAddress, normalizeSite } from "./lib/settings.js";
-import { daemonUrl } from "./lib/daemon.js";
+import { daemonAnswers, daemonUrl } from "./lib/daemon.js";
 
 const $ = (id) => document.getElementById(id);
 /** Sites the manifest's content script already covers (no extra permission needed). */
@@ -92,7 +92,7 @@ async function save(ev) {
   $("saved").className = "small ok";
 }
 
-function testConnection() {
+async function testConnection() {
   const addr = $("daemonAddress").value.trim();
   const err = checkDaemonAddress(addr);
   const out = $("test-result");
@@ -103,6 +103,12 @@ function testConnection() {
   }
   out.textContent = "Connecting…";
   out.className = "small";
+  // Nothing listening: say so without a socket (Firefox would delay the next ones).
+  if (!(await daemonAnswers(addr))) {
+    out.textContent = `No daemon at ${addr}. Start it with: streamchill daemon`;
+    out.className = "small bad";
+    return;
+  }
   const ws = new WebSocket(daemonUrl(addr, "/v1/events", $("token").value.trim()));
   const t = setTimeout(() => ws.close(), 3000);
   ws.onmessage = (ev) => {
@@ -116,7 +122,7 @@ function testConnection() {
   ws.onclose = () => {
     clearTimeout(t);
     if (out.textContent === "Connecting…") {
-      out.textContent = `No daemon at ${addr} (or it refused this extension). Start it with: streamchill daemon`;
+      out.textContent = `The daemon at ${addr} answers but refused this extension: check the token (\`streamchill token\` prints it)`;
       out.className = "small bad";
     }
   };

@@ -2,7 +2,7 @@
 // draws it; buttons send {type, target: "background"} messages. Holds no state itself.
 import { describeState, STATES } from "./lib/states.js";
 import { mergeSettings, DEFAULT_DAEMON_ADDRESS } from "./lib/settings.js";
-import { daemonUrl } from "./lib/daemon.js";
+import { daemonAnswers, daemonUrl } from "./lib/daemon.js";
 
 const $ = (id) => document.getElementById(id);
 /** Longest timeline span shown, in ms; a young stream gets a shorter span (whole minutes). */
@@ -111,6 +111,8 @@ function render() {
   const engineDown = live && live.daemon && live.daemon.status === "unreachable" && entry;
   const probeDown = !entry && probe.status === "unreachable";
   $("no-daemon").classList.toggle("hidden", !(engineDown || probeDown));
+  $("refused").classList.toggle("hidden", !(!entry && probe.status === "refused"));
+  $("rf-address").textContent = settings.daemonAddress;
   $("nd-address").textContent = settings.daemonAddress;
   const port = settings.daemonAddress.split(":").pop();
   $("nd-command").textContent = settings.daemonAddress === DEFAULT_DAEMON_ADDRESS
@@ -131,8 +133,14 @@ async function renderSilent() {
   }
 }
 
-/** Check whether a daemon answers, by opening (and closing) an events socket. */
-function probeDaemon() {
+/**
+ * Check whether a daemon answers: its `/healthz` first (a socket that fails would make Firefox
+ * delay the engine's next sockets to the daemon, see `daemonAnswers`), then an events socket,
+ * opened and closed, for whether it takes this extension: "connected", "refused" (it answers
+ * HTTP but closes the socket: the token is missing or wrong) or "unreachable".
+ */
+async function probeDaemon() {
+  if (!(await daemonAnswers(settings.daemonAddress))) return "unreachable";
   return new Promise((resolve) => {
     let ws;
     const done = (status) => {
@@ -148,8 +156,8 @@ function probeDaemon() {
       return;
     }
     ws.onmessage = () => done("connected");
-    ws.onerror = () => done("unreachable");
-    ws.onclose = () => done("unreachable");
+    ws.onerror = () => done("refused");
+    ws.onclose = () => done("refused");
   });
 }
 

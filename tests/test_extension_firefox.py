@@ -39,6 +39,7 @@ from tests.support.firefox import (
     Firefox,
     launch_firefox,
 )
+from tests.support.mosquitto import free_port
 from tests.support.pulse import PulseServer, pulse
 from tests.support.sink_recorder import AUDIBLE_RMS, SinkRecorder
 
@@ -87,6 +88,12 @@ def text_of(ff: Firefox, element_id: str) -> str:
     return str(ff.js("return document.getElementById(arguments[0]).textContent;", element_id))
 
 
+def save_settings(ff: Firefox) -> None:
+    ff.js("document.getElementById('saved').textContent = '';")
+    ff.js("document.getElementById('save').click();")
+    wait_for(lambda: text_of(ff, "saved") == "Saved.", 10, what="the settings to be saved")
+
+
 def connection_verdict(ff: Firefox, token: str) -> str:
     """Type ``token`` into the options page, press *Test connection*, return the verdict."""
     ff.js("document.getElementById('token').value = arguments[0];", token)
@@ -98,19 +105,34 @@ def connection_verdict(ff: Firefox, token: str) -> str:
 
 def configure(ff: Firefox, daemon: Daemon) -> None:
     """Pair through the options page as a user would: address, token, allowed site."""
-    ff.open_tab(f"{EXT_URL}/options.html")
+    options = ff.open_tab(f"{EXT_URL}/options.html")
     wait_for(lambda: ff.js("return document.getElementById('daemonAddress').value"), 10,
              what="the options page")  # fmt: skip
     ff.js("document.getElementById('daemonAddress').value = arguments[0];",
           f"127.0.0.1:{daemon.port}")  # fmt: skip
     ff.js("document.getElementById('allowedSites').value = 'youtube.com\\n127.0.0.1';")
     ff.js("document.getElementById('rem-enabled').checked = false;")
-    # A Firefox install is not on the daemon's allow-list: without the token it is refused.
+    # A Firefox install is not on the daemon's allow-list: without the token it is refused,
+    # and the page tells that apart from no daemon at all (a port nobody listens on).
     refused = connection_verdict(ff, "")
-    assert refused.startswith("No daemon at") and "refused" in refused, refused
+    assert "answers but refused this extension" in refused and "token" in refused, refused
+    # Saved so, the popup says the same (not "no daemon"), with the command that prints it.
+    save_settings(ff)
+    ff.open_tab(f"{EXT_URL}/popup.html")
+    wait_for(lambda: not ff.js("return document.getElementById('refused').classList"
+                               ".contains('hidden')"), 10, what="the refused notice")  # fmt: skip
+    assert "streamchill token" in text_of(ff, "refused")
+    assert ff.js("return document.getElementById('no-daemon').classList.contains('hidden')")
+    ff.client.switch_to_window(options)
+    ff.js("document.getElementById('daemonAddress').value = arguments[0];",
+          f"127.0.0.1:{free_port()}")  # fmt: skip
+    assert connection_verdict(ff, daemon.token).startswith("No daemon at"), text_of(
+        ff, "test-result"
+    )
+    ff.js("document.getElementById('daemonAddress').value = arguments[0];",
+          f"127.0.0.1:{daemon.port}")  # fmt: skip
     assert connection_verdict(ff, daemon.token).startswith("Connected"), text_of(ff, "test-result")
-    ff.js("document.getElementById('save').click();")
-    wait_for(lambda: text_of(ff, "saved") == "Saved.", 10, what="the settings to be saved")
+    save_settings(ff)
     settings = ff.storage_get("local", "settings")
     assert settings["token"] == daemon.token and "127.0.0.1" in settings["allowedSites"]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.browser import REPO, wait_for
+from tests.support.mosquitto import free_port
 
 FIREFOX = shutil.which("firefox-esr") or "/usr/bin/firefox-esr"
 GECKO_ID = json.loads((REPO / "extension" / "manifest.firefox.json").read_text())[
@@ -130,12 +131,6 @@ class Firefox:
         return self.log_path.read_text(errors="replace")[-n_chars:]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def launch_firefox(profile: Path, env: dict[str, str] | None = None) -> Iterator[Firefox]:
     """Headless ``firefox-esr --marionette`` on a fresh profile; yields a started session.
@@ -146,7 +141,7 @@ def launch_firefox(profile: Path, env: dict[str, str] | None = None) -> Iterator
     from marionette_driver.marionette import Marionette
 
     profile.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     prefs = {**PREFS, "marionette.port": port}
     if env and "PULSE_SERVER" in env:
         del prefs["media.cubeb.force_mock_context"]
