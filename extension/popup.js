@@ -108,10 +108,11 @@ function render() {
   $("start").classList.toggle("hidden", !!entry);
 
   // "No daemon" when the engine says so, or (no engine running) our own probe did.
-  const engineDown = live && live.daemon && live.daemon.status === "unreachable" && entry;
-  const probeDown = !entry && probe.status === "unreachable";
-  $("no-daemon").classList.toggle("hidden", !(engineDown || probeDown));
-  $("refused").classList.toggle("hidden", !(!entry && probe.status === "refused"));
+  const engineSays = entry && live && live.daemon ? live.daemon.status : null;
+  const down = engineSays === "unreachable" || (!entry && probe.status === "unreachable");
+  const refused = engineSays === "refused" || (!entry && probe.status === "refused");
+  $("no-daemon").classList.toggle("hidden", !down);
+  $("refused").classList.toggle("hidden", !refused);
   $("rf-address").textContent = settings.daemonAddress;
   $("nd-address").textContent = settings.daemonAddress;
   const port = settings.daemonAddress.split(":").pop();

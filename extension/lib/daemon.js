@@ -86,9 +86,17 @@ class ReconnectingSocket {
     }
     this.ws = ws;
     this._wire(ws);
+    // A socket that closes before it opened, right after /healthz answered, was refused
+    // (HTTP 403: the token is missing or wrong): say so rather than "unreachable".
+    let opened = false;
+    const wiredOpen = ws.onopen;
+    ws.onopen = (ev) => {
+      opened = true;
+      if (wiredOpen) wiredOpen(ev);
+    };
     ws.onclose = (ev) => {
       this._onClose(ev);
-      if (this.ws === ws) this._retryLater({ code: ev.code });
+      if (this.ws === ws) this._retryLater({ code: ev.code }, opened ? "unreachable" : "refused");
     };
     ws.onerror = () => {}; // onclose follows and owns the retry
   }
@@ -99,10 +107,10 @@ class ReconnectingSocket {
     this.onStatus({ status: "connected", ...status });
   }
 
-  _retryLater(detail) {
+  _retryLater(detail, status = "unreachable") {
     if (this.stopped) return;
     const delay = backoffDelayMs(this.attempt++);
-    this.onStatus({ status: "unreachable", retryInMs: delay, ...detail });
+    this.onStatus({ status, retryInMs: delay, ...detail });
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this._connect(), delay);
   }

@@ -91,6 +91,7 @@ test("no socket opens until the daemon's /healthz answers, after an outage too (
     await until(() => opened.length === 1, 3000, "the first socket");
     assert.equal(probed.length, 2);
     assert.equal(opened[0].url, "ws://127.0.0.1:1/v1/events?token=t");
+    opened[0].onopen({});
     opened[0].onmessage({ data: JSON.stringify({ type: "welcome", server: "streamchill/x" }) });
     assert.equal(statuses.at(-1).status, "connected");
     // The daemon goes away: two probes find nobody, and no socket is tried meanwhile.
@@ -158,5 +159,31 @@ test("a socket the browser refuses to construct is one more failed attempt, not 
     assert.equal(statuses[0].error, "The operation is insecure.");
   } finally {
     client.stop();
+  }
+});
+
+test("a socket closed before it opened, while /healthz answers, is reported refused (fake socket)", async () => {
+  const { FakeSocket, opened } = fakeSocketClass();
+  const statuses = [];
+  const stream = new AudioStream({
+    config: { address: "127.0.0.1:1", token: "wrong" },
+    stream: "tab-1",
+    hello: { sample_rate_hz: 16000, channels: 1, sample_format: "s16le" },
+    onStatus: (s) => statuses.push(s),
+    WebSocketImpl: FakeSocket,
+    probe: async () => true,
+  });
+  try {
+    await until(() => opened.length === 1, 1000, "the socket");
+    opened[0].drop(1006); // the daemon answered the upgrade 403
+    assert.equal(statuses.at(-1).status, "refused");
+    await until(() => opened.length === 2, 2000, "the retry");
+    opened[1].onopen({}); // accepted this time, then the daemon goes away
+    assert.deepEqual(opened[1].sent.map((m) => JSON.parse(m).type), ["hello"]);
+    opened[1].drop(1001);
+    assert.equal(statuses.at(-1).status, "unreachable");
+    assert.equal(statuses.at(-1).code, 1001);
+  } finally {
+    stream.stop();
   }
 });
