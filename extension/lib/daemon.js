@@ -32,7 +32,8 @@ export function daemonUrl(address, path, token, query = {}) {
  * host:port whose last connections failed (RFC 6455 §7.2.3), 1.5 times longer per failure up
  * to a minute — measured on Firefox ESR 153, 14 failed sockets in a row took 0.03 s, 0.3 s,
  * … 28 s, 42 s to fail — and the delay does not end when the daemon comes back. Retrying with
- * sockets, a tab waited up to a minute for a restarted daemon. A fetch is not counted, and
+ * sockets, a tab could wait up to a minute for a daemon restarted after a long outage. A
+ * fetch is not counted, and
  * `no-cors` because any answer at all (even an opaque or a refused one) means someone listens.
  */
 export async function daemonAnswers(address, fetchImpl = globalThis.fetch) {
