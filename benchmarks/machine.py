@@ -71,8 +71,11 @@ def describe() -> dict[str, Any]:
         ).stdout.strip()
     except OSError:
         commit = ""
+    # The results folder itself does not count: a run rewrites it (transitions.json is written
+    # before run.py writes latest.json), and what was measured is the code.
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+         ":(exclude)benchmarks/results"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     ).stdout.strip()  # fmt: skip
     return {
