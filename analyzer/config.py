@@ -177,6 +177,19 @@ class AnalyzerConfig:
     head scores near or below 0 keeps the window's mean logit there, so without this the
     line changed nothing for the klettres voice above, and waiving only the entry made it
     swing speech <-> aggressive every hop (8 flips in one piece). False: the window gates."""
+    speech_cue_run: bool = True
+    """The cue also passes on the mean logit and mean pause share of the newest
+    ``speech_confirm_patches`` patches (``hysteresis.run_cue_passes``): together they sound
+    like speech, enter it, and hold it. On the devset's held-out patches (held-out heads,
+    ``models/tools/speech_cue_eval.py``'s table) no pair of consecutive held-out music
+    patches passes (639; the closest lies 7 logits under the line: titanion 11.9 then -2.3),
+    while the voice pairs that sound like speech go 1,006 -> 1,054 of 1,119 (speech) and
+    180 -> 197 of 268 (voice-over). On the transitions benchmark (with
+    ``peek_skipped_delta``) it followed a Czech festival voice (15.0 / 13.2 at pause shares
+    0.43 / 0.40, a miss) in 4.4 s and a Danish ktuberling voice-over (1.1 / -0.4 at 0.64 /
+    0.60) in 4.4 s, not 7.9; 32 sequences: misses 2 -> 0, flips and music called speech
+    unchanged. Holding on the pair too: entered on 2.7 / -4.2 at 0.83 / 0.90 (a quiet
+    Hungarian klettres voice), speech was left the next hop on the newest patch alone."""
     speech_cue_hold_logit: float = 0.0
     speech_cue_hold_pauses: float = 0.3
     """Speech already entered is held by a patch at ``speech_cue_hold_logit`` or more with
