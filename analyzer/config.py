@@ -24,6 +24,17 @@ class AnalyzerConfig:
     held-out speech heads (0.297 instead of 0.351 with the shipped ones, every figure
     unchanged there), with the same misses, flips and music called speech; the shipped
     examples give the same state sequences event for event."""
+    peek_skipped_delta: float | None = 0.35
+    """The student alone looks at each patch the settled stride skips (~0.3 ms, counted
+    nowhere), and the patch is judged after all (the grid re-aligned on it) when that look
+    says it may be speech (``student_maybe_speech_logit``) or moves the segment's calm or
+    speech probability by more than this (``drift_delta``'s value: a patch beyond it would
+    be a suspect). None: skipped patches are not looked at. The first wholly-new patch after
+    a cut mel novelty did not mark (novelty 0.46-0.89 there) was otherwise skipped, and the
+    change judged a whole patch late. On the transitions benchmark (held-out heads, devset
+    features as of 2026-12-02 16:29): 32 sequences, neutral -> calm 7.1 -> 4.1 s at p90;
+    64, aggressive -> speech 6.1 -> 4.4 s, aggressive -> voice-over 7.3 -> 4.3 s; flips,
+    misses and music called speech unchanged, shipped examples' events unchanged."""
     teacher_audit_patches: int = 12
     """Cascade (``analyzer/cascade.py``): the student judges every patch; the musicnn teacher
     also judges, and its judgement counts for, every this-many-th patch the student would
