@@ -222,6 +222,20 @@ class AnalyzerConfig:
     ``speech_cue_logit`` (it may not lie above it): on the devset the same 2 held-out music
     patches pass at 0 as at 2 (none two in a row), 91 % of held-out voice patches instead
     of 90 %."""
+    talk_drop_logit: float | None = 15.0
+    """In speech, a patch whose calibrated speech logit falls this far below the patch's
+    before it may hold the talk's end: the next patch is judged from the cut novelty's
+    change point finds in it (``change_points.talk_end_cut``), not on the grid a whole patch
+    later (a cue novelty the mel frames of a voice over music may not show). None: the
+    grid's. On the transitions benchmark (held-out heads, with ``speech_cue_run``): 32
+    sequences, speech -> calm 5.2 -> 4.4 s and voice-over -> aggressive 6.4 -> 5.4 s at p90
+    (an espeak talk into hw-underwater-2, 37.7 then 19.3; a tuxpaint voice-over into
+    hw-olympics-sd-0, 17.6 then 1.8, whose cut novelty put 2.7 s into the patch), music
+    called speech 1 -> 0; 64: the same two and 4 -> 3 music events called speech, kinds over
+    5 s unchanged (3), flips unchanged. 10 gave the same on 32 but on 64 moved an espeak ->
+    titanion grid onto two staccato patches that hold speech (5 music events called speech);
+    the next patch half a hop after the straddling one (not at the cut) gave 2 more flips in
+    steady music on 32."""
     speech_confirm_patches: int = 2
     """From music judged music, ``speech`` needs this many newest patches in a row that
     sound like speech (one suffices after silence, a tone, a change of music or at the

@@ -25,7 +25,7 @@ import numpy as np
 
 from streamchill.analyzer.audio import TARGET_RATE_HZ, SampleFormat
 from streamchill.analyzer.cascade import Cascade, CascadeCounts
-from streamchill.analyzer.change_points import cut_in_patch, proposed_change
+from streamchill.analyzer.change_points import cut_in_patch, proposed_change, talk_end_cut
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.danceability import DanceabilityMeter
 from streamchill.analyzer.edge import AudioEdge, HeldSamples, Piece
@@ -307,6 +307,11 @@ class Session:
             began |= self._judge_patch(start)
             judged += 1
             follow_up = self._segments.follow_up_frames
+            if follow_up is None and self._machine.state is MoodState.SPEECH:
+                logits, _ = self._segments.speech_evidence(
+                    self._segments.current(start + PATCH_FRAMES), self._models.speech
+                )
+                follow_up = talk_end_cut(self._mel_ring, self._segments, start, self.config, logits)
             wait = follow_up is None and may_wait(
                 self.config, self._machine, self._segments, self._models.speech,
                 start + PATCH_FRAMES,
