@@ -238,6 +238,13 @@ class AnalyzerConfig:
     titanion grid onto two staccato patches that hold speech (5 music events called speech);
     the next patch half a hop after the straddling one (not at the cut) gave 2 more flips in
     steady music on 32."""
+    talk_end_latest_s: float = 1.5
+    """The patch after a talk's end is judged from novelty's cut, or from this far into the
+    patch the logit fell in if the cut lies later (half a patch): a logit that fell 15 says
+    most of that patch is no longer the talk, wherever novelty puts the cut. Novelty put the
+    tuxpaint voice-over's 2.7 s into its patch (the talk ended 0.45 s in); at 1.5 s,
+    voice-over -> aggressive 5.4 -> 4.4 s at p90 on 32 sequences (and its largest lag on
+    64), every other figure unchanged on 32 and 64."""
     speech_confirm_patches: int = 2
     """From music judged music, ``speech`` needs this many newest patches in a row that
     sound like speech (one suffices after silence, a tone, a change of music or at the

@@ -44,3 +44,11 @@ def test_a_smaller_fall_or_no_rule_leaves_the_grid_alone() -> None:
     assert talk_end_cut(mel, tracker(), start, c, (10.0,)) is None  # nothing before it
     off = AnalyzerConfig(talk_drop_logit=None)
     assert talk_end_cut(mel, tracker(), start, off, (30.0, -30.0)) is None
+
+
+def test_a_cut_novelty_puts_late_in_the_patch_is_brought_forward() -> None:
+    c = AnalyzerConfig()
+    assert c.talk_drop_logit is not None
+    start = TALK_ENDS - 150  # the talk fills 2.4 s of the patch
+    cut = talk_end_cut(talk_then_music(), tracker(), start, c, (30.0, 30.0 - c.talk_drop_logit))
+    assert cut == round(c.talk_end_latest_s * 62.5)  # judged from half a patch in
