@@ -48,3 +48,19 @@ def cut_in_patch(mel: Ring, segments: SegmentTracker, start: int, config: Analyz
     if len(ref) < config.novelty_min_segment_s * FRAMES_PER_S or len(patch) < PATCH_FRAMES:
         return 0
     return novelty(ref, patch)[1]
+
+
+def talk_end_cut(
+    mel: Ring, segments: SegmentTracker, start: int, config: AnalyzerConfig,
+    logits: tuple[float, ...],
+) -> int | None:  # fmt: skip
+    """In speech, where in the patch at mel frame ``start`` the talk may have ended, in
+    frames from its start: when the calibrated speech logit fell by ``talk_drop_logit`` or
+    more from the patch before (``logits``: the segment's newest, oldest first), the cut
+    novelty's change point finds in it, if any, but no later than ``talk_end_latest_s`` into
+    it. The next patch is judged from there, not on the grid a whole patch later."""
+    drop = config.talk_drop_logit
+    if drop is None or len(logits) < 2 or logits[-2] - logits[-1] < drop:
+        return None
+    cut = cut_in_patch(mel, segments, start, config)
+    return min(cut, round(config.talk_end_latest_s * FRAMES_PER_S)) if cut > 0 else None

@@ -24,6 +24,19 @@ class AnalyzerConfig:
     held-out speech heads (0.297 instead of 0.351 with the shipped ones, every figure
     unchanged there), with the same misses, flips and music called speech; the shipped
     examples give the same state sequences event for event."""
+    peek_skipped_delta: float | None = 0.35
+    """The student alone looks at each patch the settled stride skips (~0.3 ms, counted
+    nowhere), and the patch is judged after all (the grid re-aligned on it) when that look
+    says it may be speech (``student_maybe_speech_logit``) or moves the segment's calm or
+    speech probability by more than this (``drift_delta``'s value: a patch beyond it would
+    be a suspect). None: skipped patches are not looked at. The first wholly-new patch after
+    a cut mel novelty did not mark (novelty 0.46-0.89 there) was otherwise skipped, and the
+    change judged a whole patch late. On the transitions benchmark (held-out heads, devset
+    features as of 2026-12-02 16:29): 32 sequences, neutral -> calm 7.1 -> 4.1 s at p90;
+    64, aggressive -> speech 6.1 -> 4.4 s, aggressive -> voice-over 7.3 -> 4.3 s; flips,
+    misses and music called speech unchanged, shipped examples' events unchanged. Cost:
+    3.62 -> 3.76 ms CPU per audio second over the calm example looped for 180 s (the same 48
+    patches judged; medians of 3, one stream, machine shared)."""
     teacher_audit_patches: int = 12
     """Cascade (``analyzer/cascade.py``): the student judges every patch; the musicnn teacher
     also judges, and its judgement counts for, every this-many-th patch the student would
@@ -177,6 +190,19 @@ class AnalyzerConfig:
     head scores near or below 0 keeps the window's mean logit there, so without this the
     line changed nothing for the klettres voice above, and waiving only the entry made it
     swing speech <-> aggressive every hop (8 flips in one piece). False: the window gates."""
+    speech_cue_run: bool = True
+    """The cue also passes on the mean logit and mean pause share of the newest
+    ``speech_confirm_patches`` patches (``hysteresis.run_cue_passes``): together they sound
+    like speech, enter it, and hold it. On the devset's held-out patches (held-out heads,
+    ``models/tools/speech_cue_eval.py``'s table) no pair of consecutive held-out music
+    patches passes (639; the closest lies 7 logits under the line: titanion 11.9 then -2.3),
+    while the voice pairs that sound like speech go 1,006 -> 1,054 of 1,119 (speech) and
+    180 -> 197 of 268 (voice-over). On the transitions benchmark (with
+    ``peek_skipped_delta``) it followed a Czech festival voice (15.0 / 13.2 at pause shares
+    0.43 / 0.40, a miss) in 4.4 s and a Danish ktuberling voice-over (1.1 / -0.4 at 0.64 /
+    0.60) in 4.4 s, not 7.9; 32 sequences: misses 2 -> 0, flips and music called speech
+    unchanged. Holding on the pair too: entered on 2.7 / -4.2 at 0.83 / 0.90 (a quiet
+    Hungarian klettres voice), speech was left the next hop on the newest patch alone."""
     speech_cue_hold_logit: float = 0.0
     speech_cue_hold_pauses: float = 0.3
     """Speech already entered is held by a patch at ``speech_cue_hold_logit`` or more with
@@ -198,6 +224,27 @@ class AnalyzerConfig:
     ``speech_cue_logit`` (it may not lie above it): on the devset the same 2 held-out music
     patches pass at 0 as at 2 (none two in a row), 91 % of held-out voice patches instead
     of 90 %."""
+    talk_drop_logit: float | None = 15.0
+    """In speech, a patch whose calibrated speech logit falls this far below the patch's
+    before it may hold the talk's end: the next patch is judged from the cut novelty's
+    change point finds in it (``change_points.talk_end_cut``), not on the grid a whole patch
+    later (a cue novelty the mel frames of a voice over music may not show). None: the
+    grid's. On the transitions benchmark (held-out heads, with ``speech_cue_run``): 32
+    sequences, speech -> calm 5.2 -> 4.4 s and voice-over -> aggressive 6.4 -> 5.4 s at p90
+    (an espeak talk into hw-underwater-2, 37.7 then 19.3; a tuxpaint voice-over into
+    hw-olympics-sd-0, 17.6 then 1.8, whose cut novelty put 2.7 s into the patch), music
+    called speech 1 -> 0; 64: the same two and 4 -> 3 music events called speech, kinds over
+    5 s unchanged (3), flips unchanged. 10 gave the same on 32 but on 64 moved an espeak ->
+    titanion grid onto two staccato patches that hold speech (5 music events called speech);
+    the next patch half a hop after the straddling one (not at the cut) gave 2 more flips in
+    steady music on 32."""
+    talk_end_latest_s: float = 1.5
+    """The patch after a talk's end is judged from novelty's cut, or from this far into the
+    patch the logit fell in if the cut lies later (half a patch): a logit that fell 15 says
+    most of that patch is no longer the talk, wherever novelty puts the cut. Novelty put the
+    tuxpaint voice-over's 2.7 s into its patch (the talk ended 0.45 s in); at 1.5 s,
+    voice-over -> aggressive 5.4 -> 4.4 s at p90 on 32 sequences (and its largest lag on
+    64), every other figure unchanged on 32 and 64."""
     speech_confirm_patches: int = 2
     """From music judged music, ``speech`` needs this many newest patches in a row that
     sound like speech (one suffices after silence, a tone, a change of music or at the

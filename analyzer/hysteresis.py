@@ -89,6 +89,17 @@ def cue_passes(config: AnalyzerConfig, logit: float, pauses: float | None) -> bo
     return logit >= config.speech_cue_line_logit - config.speech_cue_slope * above
 
 
+def run_cue_passes(config: AnalyzerConfig, run: list[tuple[float, float | None]]) -> bool:
+    """The speech cue on a run of patches (``speech_cue_run``): their mean calibrated logit
+    and mean pause share pass :func:`cue_passes`. A voice steady over the run passes where
+    one staccato music patch and a quieter one beside it do not."""
+    if not config.speech_cue_run or not run or any(p is None for _, p in run):
+        return False
+    logits = [logit for logit, _ in run]
+    pauses = [p for _, p in run if p is not None]
+    return cue_passes(config, sum(logits) / len(run), sum(pauses) / len(run))
+
+
 def cue_holds(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
     """The cue, or the less it asks to hold speech already entered (``speech_cue_hold_*``)."""
     return cue_passes(config, logit, pauses) or (
@@ -187,18 +198,19 @@ class MoodStateMachine:
         patches = list(zip(logits, pauses, strict=True))
         need = c.speech_confirm_patches
         newest = patches[-need:] if len(patches) >= need else []
+        run = run_cue_passes(c, newest)
         if self.state is MoodState.SPEECH:
             if newest and not any(could_be_speech(c, *p, holding=True) for p in newest):
                 return False  # that many patches in a row could not be speech
-            if c.speech_cue_over_window and cue_holds(c, *patches[-1]):
+            if c.speech_cue_over_window and (run or cue_holds(c, *patches[-1])):
                 return True  # a voice the head scores low keeps the window low
             return obs.speech_probability >= c.speech_exit
         if not patches or (
             obs.speech_probability < c.speech_enter
-            and not (c.speech_cue_over_window and cue_passes(c, *patches[-1]))
+            and not (c.speech_cue_over_window and (run or cue_passes(c, *patches[-1])))
         ):
             return False
-        if newest and all(self.sounds_like_speech(*p) for p in newest):
+        if newest and (run or all(self.sounds_like_speech(*p) for p in newest)):
             return True
         if (
             self._maybe_voice_since_pause

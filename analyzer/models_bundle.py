@@ -62,6 +62,29 @@ class ModelBundle:
         the calm logit and the speech logit on the scale of ``speech`` (whose Platt
         calibration applies to every patch)."""
         x = frames[np.newaxis]
+        student, mtt, s_speech = self._student(x, probe)
+        route = cascade.route(s_speech, doubt=doubt(student.calm_logit, student.speech_logit))
+        if not route.teacher:
+            return student
+        t_head = self.speech
+        with self.teacher_wait():
+            t_tags, t_emb = self.tagger.predict(x)
+        t_calm = float(self.calm.patch_logits(t_tags, t_emb, mtt_tags=mtt)[0])
+        t_speech = float(t_head.patch_logits(t_tags, t_emb)[0])
+        if route is Route.AUDIT:
+            cascade.audited(
+                calm_delta=t_calm - student.calm_logit,
+                teacher_speech_logit=t_head.calibrated_logit(t_speech),
+            )
+        return replace(probe, calm_logit=t_calm, speech_logit=t_speech, tags=t_tags[0])
+
+    def peek(self, frames: np.ndarray, probe: PatchResult) -> PatchResult:
+        """The student's judgement of one patch, nothing else run or counted (~0.3 ms): a
+        look at a patch the settled stride would skip (``patch_schedule.worth_judging``)."""
+        return self._student(frames[np.newaxis], probe)[0]
+
+    def _student(self, x: np.ndarray, probe: PatchResult) -> tuple[PatchResult, np.ndarray, float]:
+        """(the student's judgement, its MTT tags, its own calibrated speech logit)."""
         tags, emb, mtt = self.student.predict(x)
         s_head, t_head = self.speech_student, self.speech
         s_speech = s_head.calibrated_logit(float(s_head.patch_logits(tags, emb)[0]))
@@ -69,19 +92,8 @@ class ModelBundle:
         # share their calibration, as the shipped ones do).
         speech = (s_speech - t_head.platt_b) / t_head.platt_a
         calm = float(self.calm.patch_logits(tags, emb, mtt_tags=mtt)[0])
-        route = cascade.route(s_speech, doubt=doubt(calm, speech))
-        if not route.teacher:
-            return replace(probe, calm_logit=calm, speech_logit=speech, tags=tags[0])
-        with self.teacher_wait():
-            t_tags, t_emb = self.tagger.predict(x)
-        t_calm = float(self.calm.patch_logits(t_tags, t_emb, mtt_tags=mtt)[0])
-        t_speech = float(t_head.patch_logits(t_tags, t_emb)[0])
-        if route is Route.AUDIT:
-            cascade.audited(
-                calm_delta=t_calm - calm,
-                teacher_speech_logit=t_head.calibrated_logit(t_speech),
-            )
-        return replace(probe, calm_logit=t_calm, speech_logit=t_speech, tags=t_tags[0])
+        judged = replace(probe, calm_logit=calm, speech_logit=speech, tags=tags[0])
+        return judged, mtt, s_speech
 
     @classmethod
     def load(

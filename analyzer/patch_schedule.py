@@ -9,7 +9,10 @@ CNN's work never delays a hop's event. Three things move the grid:
 * a patch that leaves a decision open (a tentative split, a drift suspect: the segment
   tracker's ``follow_up_frames``) has the next one judged that soon after it;
 * while a mood is settled on a confident segment and nothing is proposed
-  (:func:`may_wait`), only every ``settled_patch_stride``-th patch is judged.
+  (:func:`may_wait`), only every ``settled_patch_stride``-th patch is judged; the student
+  alone looks at each skipped patch when it is complete (a *peek*), and one that does not
+  sound like more of the same (:func:`worth_judging`) re-aligns the grid on itself, as a
+  proposed change does.
 
 Pure bookkeeping on mel-frame indices: the same frames give the same schedule whatever the
 chunking.
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
     from streamchill.analyzer.config import AnalyzerConfig
     from streamchill.analyzer.heads import LogisticHead
     from streamchill.analyzer.hysteresis import MoodStateMachine
-    from streamchill.analyzer.segments import SegmentTracker
+    from streamchill.analyzer.segments import PatchResult, SegmentTracker
 
 
 class PatchSchedule:
@@ -37,14 +40,31 @@ class PatchSchedule:
         self._hop_frames = max(1, round(config.patch_interval_s * FRAMES_PER_S))
         self._half_hop_frames = round(config.hop_s * FRAMES_PER_S / 2)
         self._stride = config.settled_patch_stride
+        self._peek = config.peek_skipped_delta is not None
         self._hop_span = config.hop_s * FRAMES_PER_S
         self._early_frames = round(config.follow_up_early_s * FRAMES_PER_S)
         self.next_frame = 0
         """Mel frame where the next patch to judge starts."""
+        self.peek_frame: int | None = None
+        """Where a patch the settled stride skipped starts, until it has been peeked at."""
 
     def due_by(self, frames: int) -> bool:
-        """Is the next patch complete once ``frames`` mel frames are in?"""
-        return self.next_frame + PATCH_FRAMES <= frames
+        """Is the next patch, or a skipped patch to peek at, complete once ``frames`` mel
+        frames are in?"""
+        peek = self.peek_frame is not None and self.peek_frame + PATCH_FRAMES <= frames
+        return peek or self.next_frame + PATCH_FRAMES <= frames
+
+    def take_due(self, frames: int) -> tuple[int, bool] | None:
+        """(start frame, skipped) of the next patch complete among ``frames`` mel frames:
+        a skipped patch to peek at (judged after all if :meth:`realign` puts the grid on
+        it), else the next patch to judge (:meth:`take`); None if neither is complete."""
+        start = self.peek_frame
+        if start is None or start + PATCH_FRAMES > frames:
+            start = self.take(frames)
+            return None if start is None else (start, False)
+        later = start + self._hop_frames
+        self.peek_frame = later if later < self.next_frame else None
+        return start, True
 
     def take(self, frames: int) -> int | None:
         """The start frame of the next patch if it is complete among ``frames`` mel frames
@@ -62,9 +82,11 @@ class PatchSchedule:
     def judged(self, start: int, *, follow_up: int | None, may_wait: bool) -> None:
         """The patch at ``start`` was judged: a decision it left open has the next patch
         ``follow_up`` frames after it; else, if the mood may wait, the grid skips ahead."""
+        self.peek_frame = None
         if follow_up is not None:
             self.next_frame = start + follow_up - self._past_hop(start + follow_up + PATCH_FRAMES)
         elif may_wait:
+            self.peek_frame = self.next_frame if self._peek else None
             self.next_frame += self._hop_frames * (self._stride - 1)
 
     def _past_hop(self, end: int) -> int:
@@ -76,8 +98,10 @@ class PatchSchedule:
         return late if late <= self._early_frames else 0
 
     def realign(self, frame: int) -> None:
-        """A change of music was proposed at ``frame``: the next patch starts on it."""
+        """A change of music was proposed at ``frame`` (or a skipped patch starting there is
+        worth judging): the next patch starts on it."""
         self.next_frame = frame
+        self.peek_frame = None
 
 
 def may_wait(
@@ -100,3 +124,19 @@ def may_wait(
     return not logits or not (
         could_be_speech(config, logits[-1], pauses[-1]) or pauses[-1] >= config.speech_cue_pauses
     )
+
+
+def worth_judging(
+    config: AnalyzerConfig, segments: SegmentTracker, speech_head: LogisticHead, peek: PatchResult
+) -> bool:
+    """Is a patch the settled stride skipped worth judging after all, by the student's look
+    at it (``peek``)? When it may be speech (the cascade's ``student_maybe_speech_logit``,
+    below any logit the patch rule calls speech), or it moves the segment's calm or speech
+    probability by more than ``peek_skipped_delta``: a cut mel novelty did not mark may
+    lie in it."""
+    if config.peek_skipped_delta is None or not segments.voting(peek):
+        return False  # a pause or a tone: the hop's own checks follow it
+    if speech_head.calibrated_logit(peek.speech_logit) >= config.student_maybe_speech_logit:
+        return True
+    found = segments.decision(peek)
+    return found is not None and found[0] > config.peek_skipped_delta

@@ -25,7 +25,7 @@ import numpy as np
 
 from streamchill.analyzer.audio import TARGET_RATE_HZ, SampleFormat
 from streamchill.analyzer.cascade import Cascade, CascadeCounts
-from streamchill.analyzer.change_points import cut_in_patch, proposed_change
+from streamchill.analyzer.change_points import cut_in_patch, proposed_change, talk_end_cut
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.danceability import DanceabilityMeter
 from streamchill.analyzer.edge import AudioEdge, HeldSamples, Piece
@@ -40,7 +40,7 @@ from streamchill.analyzer.features import (
 from streamchill.analyzer.hysteresis import MoodStateMachine, Observation, patch_could_be_speech
 from streamchill.analyzer.mel import FRAMES_PER_S, HOP_SIZE, N_MELS, PATCH_FRAMES, MelFrameStream
 from streamchill.analyzer.models_bundle import ModelBundle, shared_models
-from streamchill.analyzer.patch_schedule import PatchSchedule, may_wait
+from streamchill.analyzer.patch_schedule import PatchSchedule, may_wait, worth_judging
 from streamchill.analyzer.ring import Ring
 from streamchill.analyzer.segments import PatchResult, SegmentTracker
 from streamchill.analyzer.signal_checks import steady_kind
@@ -297,10 +297,21 @@ class Session:
         Returns (a new segment began, patches judged).
         """
         began, judged = False, 0
-        while (start := self._schedule.take(self._mel_ring.total)) is not None:
+        while (due := self._schedule.take_due(self._mel_ring.total)) is not None:
+            start, skipped = due
+            if skipped:  # the stride skipped it: judged after all if the student says so
+                look = self._models.peek(self._frames_at(start), self._probe(start))
+                if worth_judging(self.config, self._segments, self._models.speech, look):
+                    self._schedule.realign(start)
+                continue
             began |= self._judge_patch(start)
             judged += 1
             follow_up = self._segments.follow_up_frames
+            if follow_up is None and self._machine.state is MoodState.SPEECH:
+                logits, _ = self._segments.speech_evidence(
+                    self._segments.current(start + PATCH_FRAMES), self._models.speech
+                )
+                follow_up = talk_end_cut(self._mel_ring, self._segments, start, self.config, logits)
             wait = follow_up is None and may_wait(
                 self.config, self._machine, self._segments, self._models.speech,
                 start + PATCH_FRAMES,
@@ -310,17 +321,7 @@ class Session:
 
     def _judge_patch(self, start: int) -> bool:
         """Judge the patch starting at mel frame ``start``; return whether a segment began."""
-        frames = self._frames_at(start)
-        power = self._power_ring.since(start)[:PATCH_FRAMES]
-        probe = PatchResult(
-            start_frame=start,
-            calm_logit=0.0,
-            speech_logit=0.0,
-            tags=np.zeros(0, np.float32),
-            level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
-            steady=steady_kind(frames, self.config) is not None,
-            speech_pauses=pause_share(frames),
-        )
+        frames, probe = self._frames_at(start), self._probe(start)
         in_speech = self._machine.state is MoodState.SPEECH
         doubt = self._cascade.doubt(self._segments, probe, self._judge_group, in_speech=in_speech)
         result = self._models.judge(frames, probe, self._cascade, doubt)
@@ -334,6 +335,21 @@ class Session:
             self.history.append(result)
         self._refresh_danceability(start + PATCH_FRAMES)
         return began
+
+    def _probe(self, start: int) -> PatchResult:
+        """The patch at mel frame ``start`` before any network judged it: place, level,
+        steadiness and pause share."""
+        frames = self._frames_at(start)
+        power = self._power_ring.since(start)[:PATCH_FRAMES]
+        return PatchResult(
+            start_frame=start,
+            calm_logit=0.0,
+            speech_logit=0.0,
+            tags=np.zeros(0, np.float32),
+            level_db=float(level_db(float(power.mean()) if len(power) else 0.0)),
+            steady=steady_kind(frames, self.config) is not None,
+            speech_pauses=pause_share(frames),
+        )
 
     def _refresh_danceability(self, end_frame: int) -> None:
         """DFA danceability of the window ending where the newest patch ends.

@@ -157,3 +157,35 @@ def test_the_line_asks_more_of_a_patch_that_pauses_less() -> None:
     for logit, pauses in ((12.0, 0.40), (-0.6, 0.56), (c.speech_cue_floor_logit - 0.5, 0.95)):
         m = MoodStateMachine(c)
         assert m.update(obs(3.0, (logit,), (pauses,))) is MoodState.CALM, (logit, pauses)
+
+
+def test_a_voice_steady_over_two_patches_is_speech_on_their_mean() -> None:
+    """A Czech festival voice the held-out head scored 15.0 and 13.2 at pause shares of
+    0.43 and 0.40: the second patch alone misses the line, so one patch at a time it was
+    never followed; the pair's mean passes. A staccato titanion patch beside a quieter one
+    (11.9 at 0.42, then -2.3 at 0.43) stays music, and so does a pair one patch of which
+    lies below the floor while the other barely leans to speech."""
+    c = AnalyzerConfig()
+    voice = ((15.0, 13.2), (0.43, 0.40))
+    for config, want in ((c, MoodState.SPEECH), (replace(c, speech_cue_run=False), None)):
+        m = MoodStateMachine(config)
+        m.update(obs(3.0, (MUSIC,), (STEADY,), speech_probability=0.0))
+        assert m.update(obs(4.0, (MUSIC, 15.0), (STEADY, 0.43))) is MoodState.CALM
+        state = m.update(obs(5.0, (MUSIC, *voice[0]), (STEADY, *voice[1])))
+        assert state is (want or MoodState.CALM)
+    for logits, pauses in (((11.9, -2.3), (0.42, 0.43)), ((0.5, -20.0), (0.9, 0.9))):
+        m = MoodStateMachine(c)
+        m.update(obs(3.0, (MUSIC,), (STEADY,), speech_probability=0.0))
+        state = m.update(obs(5.0, (MUSIC, *logits), (STEADY, *pauses), speech_probability=0.2))
+        assert state is MoodState.CALM, logits
+
+
+def test_speech_entered_on_a_pair_holds_on_the_same_pair() -> None:
+    """A quiet Hungarian klettres voice (2.7 and -4.2 at pause shares of 0.83 and 0.90):
+    the pair enters speech under a low window probability, and the next hop, with no new
+    patch, does not leave it (it did once: the hold read the newest patch alone)."""
+    m = MoodStateMachine(AnalyzerConfig())
+    m.update(obs(3.0, (MUSIC,), (STEADY,), speech_probability=0.0))
+    pair = obs(5.0, (MUSIC, 2.7, -4.2), (STEADY, 0.83, 0.90), speech_probability=0.3)
+    assert m.update(pair) is MoodState.SPEECH
+    assert m.update(replace(pair, media_time_s=6.0)) is MoodState.SPEECH

@@ -46,3 +46,21 @@ def test_a_follow_up_that_would_complete_just_after_a_hop_starts_early_enough() 
     assert s.next_frame + PATCH_FRAMES == 1_875
     s.judged(1_890 - PATCH_FRAMES - 31, follow_up=31, may_wait=False)  # 15 frames late
     assert s.next_frame + PATCH_FRAMES == 1_890  # too far: it waits for the next hop
+
+
+def test_a_settled_mood_peeks_at_each_patch_it_skips() -> None:
+    s = PatchSchedule(AnalyzerConfig(settled_patch_stride=3))
+    s.judged(s.take(10_000) or 0, follow_up=None, may_wait=True)
+    skipped = HOP + HALF_HOP
+    assert s.next_frame == skipped + 2 * HOP  # two patches skipped
+    assert s.take_due(skipped + PATCH_FRAMES - 1) is None
+    assert s.take_due(skipped + PATCH_FRAMES) == (skipped, True)  # more of the same: skipped
+    assert s.take_due(skipped + HOP + PATCH_FRAMES) == (skipped + HOP, True)
+    s.realign(skipped + HOP)  # the student heard something new there: judged after all
+    assert s.take_due(10_000) == (skipped + HOP, False)
+
+
+def test_without_peeks_a_skipped_patch_is_never_looked_at() -> None:
+    s = PatchSchedule(AnalyzerConfig(settled_patch_stride=2, peek_skipped_delta=None))
+    s.judged(s.take(10_000) or 0, follow_up=None, may_wait=True)
+    assert s.take_due(10_000) == (2 * HOP + HALF_HOP, False)

@@ -61,3 +61,23 @@ def test_a_stream_ending_while_its_last_patch_lies_in_the_padded_tail_finishes(
     last = s.finish()
     assert len(s.history or []) == judged + 1  # the tail's patch was judged
     assert last and last[-1].media_time_s == pytest.approx(120_704 / 16_000, abs=0.01)
+
+
+def test_a_cut_inside_a_skipped_patch_is_judged_though_novelty_missed_it(
+    examples_16k: dict,
+) -> None:
+    """Mel novelty made blind: the cut (calm -> aggressive at 32.5 s) lies in a patch the
+    settled stride skips. The student's look at that patch has it judged after all, so the
+    cut is followed from it (4.5 s), not from the next patch on the grid (8.5 s)."""
+    calm, aggr = examples_16k["calm"], examples_16k["aggressive"]
+    x = np.concatenate([calm, calm[: 12 * 16_000 + 8_000], aggr])
+    cut = (len(calm) + 12 * 16_000 + 8_000) / 16_000
+
+    def lag(peek: float | None) -> float:
+        config = AnalyzerConfig(novelty_threshold=1e9, peek_skipped_delta=peek)
+        s = Session("test", sample_rate_hz=16_000, config=config)
+        events = s.feed(x) + s.finish()
+        return next(e.media_time_s for e in events if e.media_time_s > cut and e.state is
+                    MoodState.AGGRESSIVE) - cut  # fmt: skip
+
+    assert lag(AnalyzerConfig().peek_skipped_delta) <= 5.0 < lag(None)

@@ -100,3 +100,15 @@ def test_a_piece_is_judged_on_a_fixed_grid_of_its_own_audio(bench: dict) -> None
     # From the second mel frame (the first is half padding), every 187 frames; a patch
     # starting at 9 s would end past the piece.
     np.testing.assert_allclose(starts * 62.5, [1, 188, 375])
+
+
+def test_the_kinds_with_a_voice_are_pooled_beside_each_kind(bench: dict) -> None:
+    lags = [("calm->speech", 3.0), ("speech->aggressive", 9.0), ("calm->aggressive", 20.0)]
+    lags += [("silence->speech_over_music", 4.0)] * 8
+    score = {"lags": lags, "steady_s": {"music": 60.0, "all": 60.0},
+             "flips": {"music": 0, "all": 0}, "music_events": 10, "speech_events": 0}  # fmt: skip
+    s = bench["t"].summarize([score])
+    assert s["voice_changes"] == 10  # calm -> aggressive has no voice in it
+    assert s["voice_lag_p90_s"] == 4.0
+    assert s["by_kind"]["speech->aggressive"]["p90_s"] == 9.0  # each kind's own stays
+    assert s["worst_kind_p90_s"] == 20.0
