@@ -300,7 +300,8 @@ class Session:
         while (due := self._schedule.take_due(self._mel_ring.total)) is not None:
             start, skipped = due
             if skipped:  # the stride skipped it: judged after all if the student says so
-                look = self._models.peek(self._frames_at(start), self._probe(start))
+                frames = self._frames_at(start)
+                look = self._models.peek(frames, self._probe(start, frames))
                 if worth_judging(self.config, self._segments, self._models.speech, look):
                     self._schedule.realign(start)
                 continue
@@ -321,7 +322,8 @@ class Session:
 
     def _judge_patch(self, start: int) -> bool:
         """Judge the patch starting at mel frame ``start``; return whether a segment began."""
-        frames, probe = self._frames_at(start), self._probe(start)
+        frames = self._frames_at(start)
+        probe = self._probe(start, frames)
         in_speech = self._machine.state is MoodState.SPEECH
         doubt = self._cascade.doubt(self._segments, probe, self._judge_group, in_speech=in_speech)
         result = self._models.judge(frames, probe, self._cascade, doubt)
@@ -336,10 +338,9 @@ class Session:
         self._refresh_danceability(start + PATCH_FRAMES)
         return began
 
-    def _probe(self, start: int) -> PatchResult:
-        """The patch at mel frame ``start`` before any network judged it: place, level,
-        steadiness and pause share."""
-        frames = self._frames_at(start)
+    def _probe(self, start: int, frames: np.ndarray) -> PatchResult:
+        """The patch at mel frame ``start`` (its ``frames``) before any network judged it:
+        place, level, steadiness and pause share."""
         power = self._power_ring.since(start)[:PATCH_FRAMES]
         return PatchResult(
             start_frame=start,
