@@ -156,7 +156,7 @@ def cue_hits(
     cfg = replace(c, speech_cue_slope=slope, speech_cue_line_logit=line,
                   speech_cue_floor_logit=floor)  # fmt: skip
     if not corner:  # a corner no patch reaches
-        cfg = replace(cfg, speech_cue_logit=1e9, speech_cue_floor_logit=floor)
+        cfg = replace(cfg, speech_cue_logit=1e9)
     return np.array([cue_passes(cfg, float(a), float(b)) for a, b in zip(z, x, strict=True)])
 
 
