@@ -24,6 +24,13 @@ function toBackground(type, data) {
   });
 }
 
+/** One batch of a stream's PCM to the daemon; it also runs the subscriber's overdue retry
+ * (`ReconnectingSocket.kick`: audio arrives whether or not timers fire). */
+function deliver(entry, bytes) {
+  entry.audio.send(bytes);
+  if (events) events.kick();
+}
+
 function reportStatus(kind, status) {
   toBackground("daemon-status", { ...status, via: kind, address: config && config.address });
 }
@@ -97,7 +104,7 @@ async function captureTab({ mediaStreamId, tabId, title, url }) {
       capture: { converter: "worklet", input_rate_hz: ctx.sampleRate, tap: "tabCapture" },
     });
     node.port.onmessage = (ev) => {
-      if (ev.data && ev.data.type === "pcm") entry.audio.send(ev.data.pcm);
+      if (ev.data && ev.data.type === "pcm") deliver(entry, ev.data.pcm);
     };
     const audioCtx = ctx;
     entry.teardown = () => {
@@ -138,7 +145,7 @@ chrome.runtime.onConnect.addListener((port) => {
       });
     } else if (msg.type === "pcm" && entry) {
       const bytes = pcmBytesFromPort(msg.data);
-      if (bytes) entry.audio.send(bytes);
+      if (bytes) deliver(entry, bytes);
     }
   });
   port.onDisconnect.addListener(() => {

@@ -187,3 +187,53 @@ test("a socket closed before it opened, while /healthz answers, is reported refu
     stream.stop();
   }
 });
+
+test("audio that keeps coming runs a retry its timer did not (fake socket)", async () => {
+  const { FakeSocket, opened } = fakeSocketClass();
+  let probes = 0;
+  const stream = new AudioStream({
+    config: { address: "127.0.0.1:1", token: "" },
+    stream: "tab-1",
+    hello: { sample_rate_hz: 16000, channels: 1, sample_format: "s16le" },
+    WebSocketImpl: FakeSocket,
+    probe: async () => ++probes > 1,
+  });
+  try {
+    await until(() => stream.retryAt !== null, 1000, "the first retry scheduled");
+    clearTimeout(stream.timer); // as a throttled timer: it will not fire
+    const due = stream.retryAt;
+    stream.kick(due); // due, not overdue: nothing yet
+    assert.equal(probes, 1);
+    stream.retryAt = Date.now() - 2000; // long overdue by now
+    assert.equal(stream.send(new Uint8Array(4)), false); // a batch of audio arrives
+    await until(() => opened.length === 1, 1000, "the socket the kick opened");
+    assert.equal(probes, 2);
+  } finally {
+    stream.stop();
+  }
+});
+
+test("a probe that never settles is given up for a new one, and cannot open a socket later (fake socket)", async () => {
+  const { FakeSocket, opened } = fakeSocketClass();
+  const pending = [];
+  const client = new EventsClient({
+    config: { address: "127.0.0.1:1", token: "" },
+    onEvent: () => {},
+    WebSocketImpl: FakeSocket,
+    probe: () => new Promise((resolve) => pending.push(resolve)),
+  });
+  try {
+    assert.equal(pending.length, 1);
+    client.kick(client.probingSince + 1000); // still within its timeout: left alone
+    assert.equal(pending.length, 1);
+    client.kick(client.probingSince + 10_000); // long past it: a new probe
+    assert.equal(pending.length, 2);
+    pending[0](true); // the abandoned probe answers at last
+    await sleep(20);
+    assert.equal(opened.length, 0);
+    pending[1](true);
+    await until(() => opened.length === 1, 1000, "the socket of the new probe");
+  } finally {
+    client.stop();
+  }
+});
