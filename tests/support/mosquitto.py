@@ -8,6 +8,7 @@ CONNACK refusals behave exactly as in production. The broker keeps its port acro
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,6 +20,7 @@ from tests.support.waiting import WaitTimeout, wait_until
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 START_TIMEOUT_S = 10.0
+_RECEIVED_PUBLISH = re.compile(r"Received PUBLISH from \S+ \(d\d, q\d, r\d, m\d+, '([^']*)'")
 
 
 def available() -> bool:
@@ -150,6 +152,18 @@ class Mosquitto:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def log_mark(self) -> int:
+        """Where the broker's log ends now: pass it to :meth:`received_topics` later."""
+        return len(self.log_text())
+
+    def received_topics(self, since: int = 0) -> list[str]:
+        """Topics of the PUBLISH packets the broker received after log position ``since``.
+
+        What a publisher sent, seen from the broker itself: a subscriber that connects
+        after a restart cannot tell a non-retained message it missed from one never sent.
+        """
+        return _RECEIVED_PUBLISH.findall(self.log_text()[since:])
 
     def __enter__(self) -> Mosquitto:
         self.start()
