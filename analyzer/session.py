@@ -374,7 +374,8 @@ class Session:
 
     def _detect_change(self) -> None:
         """Novelty: propose a change of music and re-align the patch grid on it."""
-        change = proposed_change(self._mel_ring, self._segments, self.config)
+        in_speech = self._machine.state is MoodState.SPEECH
+        change = proposed_change(self._mel_ring, self._segments, self.config, in_speech=in_speech)
         if change is not None:
             self._segments.propose_change(change)
             self._schedule.realign(change)
