@@ -24,15 +24,9 @@ REFERENCE_S = 8.0
 """The reference is at most the segment's last this-many seconds."""
 
 
-def proposed_change(
-    mel: Ring, segments: SegmentTracker, config: AnalyzerConfig, *, in_speech: bool = False
-) -> int | None:
+def proposed_change(mel: Ring, segments: SegmentTracker, config: AnalyzerConfig) -> int | None:
     """Novelty: the mel frame where the last ~1.5 s of frames (``novelty_recent_s``) begin
-    to differ from the segment before them, if they differ beyond ``novelty_threshold``
-    (``novelty_threshold_in_speech`` while the state is speech)."""
-    threshold = config.novelty_threshold
-    if in_speech and config.novelty_threshold_in_speech is not None:
-        threshold = config.novelty_threshold_in_speech
+    to differ from the segment before them, if they differ beyond ``novelty_threshold``."""
     recent_n = int(config.novelty_recent_s * FRAMES_PER_S)
     total = mel.total
     ref_n = min(total - recent_n - segments.reference_start, int(REFERENCE_S * FRAMES_PER_S))
@@ -40,7 +34,7 @@ def proposed_change(
         return None
     frames = mel.last(recent_n + ref_n)
     distance, offset = novelty(frames[:ref_n], frames[ref_n:])
-    return total - recent_n + offset if distance > threshold else None
+    return total - recent_n + offset if distance > config.novelty_threshold else None
 
 
 def cut_in_patch(mel: Ring, segments: SegmentTracker, start: int, config: AnalyzerConfig) -> int:

@@ -271,18 +271,6 @@ class AnalyzerConfig:
     ``novelty_recent_s`` and the segment before it that suggests a change of music. On the
     devset it fires at ~78 % of track changes within 1.5 s and on ~10 % of hops inside a
     track; the CNN confirms (``change_confirm_delta``) before old evidence is dropped."""
-    novelty_threshold_in_speech: float | None = 0.8
-    """``novelty_threshold`` while the state is speech (None: the same). Speech is left on
-    patches, and a voice -> music cut that novelty misses leaves the patch grid where the
-    talk put it: on the transitions benchmark (held-out heads) a tuxpaint voice-over into
-    hw-underwater-0 scored novelty 0.84 1.5 s after the cut, the straddling patch (two-thirds
-    music) still sounded like speech, and the first wholly-music patch began 2.05 s after the
-    cut (voice-over -> calm 5.5 s). At 0.8 it is followed in ~4 s. 32 sequences: kinds over
-    5 s at p90 2 -> 1, every other figure unchanged; 64: kinds over 5 s 3 -> 2, p50 / p90
-    over all 3.36 / 4.20 -> 3.37 / 4.13 s, flips in steady music 3 both, in any steady audio
-    6 -> 7 (a festival voice at pause shares 0.25 left speech 0.6 s before its end), music
-    called speech 3 of 6,286 both. 0.7 gave speech -> aggressive 5.3 s on 32 (a split inside
-    a talk moved its grid onto a staccato track's patches)."""
     novelty_recent_s: float = 1.5
     novelty_min_segment_s: float = 2.5
     change_confirm_delta: float = 0.25

@@ -374,8 +374,7 @@ class Session:
 
     def _detect_change(self) -> None:
         """Novelty: propose a change of music and re-align the patch grid on it."""
-        in_speech = self._machine.state is MoodState.SPEECH
-        change = proposed_change(self._mel_ring, self._segments, self.config, in_speech=in_speech)
+        change = proposed_change(self._mel_ring, self._segments, self.config)
         if change is not None:
             self._segments.propose_change(change)
             self._schedule.realign(change)

@@ -1,18 +1,14 @@
-"""Where the music changed (``change_points``): novelty's proposals and where a talk ended
-inside a patch, on made-up mel frames."""
+"""Where a talk ended inside a patch (``change_points.talk_end_cut``), on made-up mel frames."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
-from streamchill.analyzer.change_points import REFERENCE_S, proposed_change, talk_end_cut
+from streamchill.analyzer.change_points import talk_end_cut
 from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.mel import N_MELS
 from streamchill.analyzer.ring import Ring
 from streamchill.analyzer.segments import SegmentTracker
-from streamchill.analyzer.signal_checks import novelty
 
 TALK_ENDS = 600
 """Mel frame where the talk gives way to music."""
@@ -56,23 +52,3 @@ def test_a_cut_novelty_puts_late_in_the_patch_is_brought_forward() -> None:
     start = TALK_ENDS - 150  # the talk fills 2.4 s of the patch
     cut = talk_end_cut(talk_then_music(), tracker(), start, c, (30.0, 30.0 - c.talk_drop_logit))
     assert cut == round(c.talk_end_latest_s * 62.5)  # judged from half a patch in
-
-
-def test_inside_a_talk_a_smaller_novelty_proposes_a_change() -> None:
-    """``novelty_threshold_in_speech``: a change novelty scores between the two thresholds is
-    proposed while the state is speech, and only then."""
-    rng = np.random.default_rng(1)
-    before = rng.normal(0.0, 1.0, (500, N_MELS))
-    after = rng.normal(0.5, 1.0, (94, N_MELS))  # the last 1.5 s a little different
-    mel = Ring(2_000, (N_MELS,))
-    mel.push(np.concatenate([before, after]).astype(np.float32))
-    c = AnalyzerConfig()
-    ref_n = int(REFERENCE_S * 62.5)
-    distance, _ = novelty(mel.last(94 + ref_n)[:ref_n], mel.last(94))
-    between = replace(
-        c, novelty_threshold=distance + 0.05, novelty_threshold_in_speech=distance - 0.05
-    )
-    assert proposed_change(mel, tracker(), between) is None
-    assert proposed_change(mel, tracker(), between, in_speech=True) is not None
-    same = replace(between, novelty_threshold_in_speech=None)
-    assert proposed_change(mel, tracker(), same, in_speech=True) is None
