@@ -112,3 +112,4 @@ def test_the_kinds_with_a_voice_are_pooled_beside_each_kind(bench: dict) -> None
     assert s["voice_lag_p90_s"] == 4.0
     assert s["by_kind"]["speech->aggressive"]["p90_s"] == 9.0  # each kind's own stays
     assert s["worst_kind_p90_s"] == 20.0
+    assert s["late_changes"] == 2  # 9 s and 20 s: later than the 5 s target
