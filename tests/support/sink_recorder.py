@@ -50,9 +50,12 @@ class SinkRecorder:
             with self._lock:
                 self._chunks.append((time.monotonic(), samples))
 
-    def block_rms(self, since: float, seconds: float, timeout_s: float = 10.0) -> list[float]:
+    def block_rms(
+        self, since: float, seconds: float, timeout_s: float = 10.0
+    ) -> list[float | None]:
         """RMS of each BLOCK_S block of what played from ``since`` (monotonic) for
-        ``seconds`` (by the time parec delivered it); waits until it has been delivered."""
+        ``seconds`` (by the time parec delivered it); waits until it has been delivered.
+        None for a block parec delivered nothing in."""
         end = since + seconds
         deadline = time.monotonic() + seconds + timeout_s
         while True:
@@ -67,11 +70,18 @@ class SinkRecorder:
         blocks: list[list[int]] = [[] for _ in range(max(1, round(seconds / BLOCK_S)))]
         for t, chunk in window:
             blocks[min(len(blocks) - 1, int((t - since) / BLOCK_S))].extend(chunk)
-        return [math.sqrt(sum(x * x for x in b) / len(b)) / 32768.0 if b else 0.0 for b in blocks]
+        return [math.sqrt(sum(x * x for x in b) / len(b)) / 32768.0 if b else None for b in blocks]
 
     def quietest_block_rms(self, seconds: float = 1.0) -> float:
-        """The lowest block RMS of the next ``seconds`` of playback (from now)."""
-        return min(self.block_rms(time.monotonic(), seconds))
+        """The lowest block RMS of the next ``seconds`` of playback (from now).
+
+        Only blocks parec delivered audio in count: its chunks are timed when they are read,
+        and parec sometimes stalls for up to ~0.7 s while Chrome opens or closes a stream on
+        the sink, then delivers what played meanwhile at once. The block it left empty says
+        nothing about the page (the sink's monitor gives zeros for silence, not nothing).
+        0.0 when parec delivered nothing at all in the window: not heard is not audible."""
+        heard = [rms for rms in self.block_rms(time.monotonic(), seconds) if rms is not None]
+        return min(heard, default=0.0)
 
     def close(self) -> None:
         if self._proc.poll() is None:
