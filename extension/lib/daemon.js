@@ -74,6 +74,15 @@ class ReconnectingSocket {
     this.probingSince = null;
     /** Bumped by every connect, so a probe that `kick()` gave up on cannot open a socket. */
     this.generation = 0;
+    /** Retries `kick()` ran (its timer had not), reported with every status: if a tab ever
+     * waits for a daemon that is back, the live state tells whether the kicks came. */
+    this.kicks = 0;
+    this.lastStatus = null;
+  }
+
+  _report(status) {
+    this.lastStatus = status;
+    this.onStatus({ ...status, kicks: this.kicks });
   }
 
   async _connect() {
@@ -119,13 +128,13 @@ class ReconnectingSocket {
   /** Connected for good: the next outage starts its backoff from the beginning. */
   _connected(status) {
     this.attempt = 0;
-    this.onStatus({ status: "connected", ...status });
+    this._report({ status: "connected", ...status });
   }
 
   _retryLater(detail, status = "unreachable") {
     if (this.stopped) return;
     const delay = backoffDelayMs(this.attempt++);
-    this.onStatus({ status, retryInMs: delay, ...detail });
+    this._report({ status, retryInMs: delay, ...detail });
     clearTimeout(this.timer);
     this.retryAt = Date.now() + delay;
     this.timer = setTimeout(() => this._connect(), delay);
@@ -148,6 +157,8 @@ class ReconnectingSocket {
     if (overdue || stuck) {
       clearTimeout(this.timer);
       this.probingSince = null;
+      this.kicks++;
+      this._report({ ...(this.lastStatus || { status: "unreachable" }), kickedAtMs: now });
       this._connect();
     }
   }

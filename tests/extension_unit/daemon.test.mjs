@@ -191,10 +191,12 @@ test("a socket closed before it opened, while /healthz answers, is reported refu
 test("audio that keeps coming runs a retry its timer did not (fake socket)", async () => {
   const { FakeSocket, opened } = fakeSocketClass();
   let probes = 0;
+  const statuses = [];
   const stream = new AudioStream({
     config: { address: "127.0.0.1:1", token: "" },
     stream: "tab-1",
     hello: { sample_rate_hz: 16000, channels: 1, sample_format: "s16le" },
+    onStatus: (st) => statuses.push(st),
     WebSocketImpl: FakeSocket,
     probe: async () => ++probes > 1,
   });
@@ -208,6 +210,11 @@ test("audio that keeps coming runs a retry its timer did not (fake socket)", asy
     assert.equal(stream.send(new Uint8Array(4)), false); // a batch of audio arrives
     await until(() => opened.length === 1, 1000, "the socket the kick opened");
     assert.equal(probes, 2);
+    // The kick says so in the status the live state keeps (a failure's note shows it).
+    assert.equal(statuses[0].kicks, 0);
+    const kicked = statuses.find((st) => st.kickedAtMs !== undefined);
+    assert.equal(kicked.kicks, 1);
+    assert.equal(kicked.status, "unreachable");
   } finally {
     stream.stop();
   }
