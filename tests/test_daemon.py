@@ -151,6 +151,17 @@ def test_refusals_come_before_the_upgrade_and_the_daemon_goes_on(
     assert daemon.stats()["http_refused"] == 3
 
 
+def test_the_log_names_refusals_but_not_every_health_check(daemon: RunningDaemon) -> None:
+    """The extension asks /healthz before each (re)connect: a line per request would bury
+    what matters in the user's journal."""
+    for _ in range(3):
+        assert daemon.get("/healthz", {})[0] == 200
+    raw_upgrade(daemon.port, "/v1/events", {"Host": "localhost", "Origin": "https://evil.example"})
+    log = daemon.log()
+    assert "refused /v1/events" in log and "evil.example" in log
+    assert "HTTP response sent" not in log and "connection closed" not in log
+
+
 async def test_the_extension_origin_is_let_in_without_a_token(daemon: RunningDaemon) -> None:
     origin = "chrome-extension://cjpikdgbceefcbkpjabodpmgjgfbfjjp"
     async with connect_to(daemon, "/v1/events", origin=origin, additional_headers={}) as ws:

@@ -42,6 +42,12 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if settings.log_level.lower() != "debug":
+        # websockets says "connection open", "HTTP response sent" and "connection closed"
+        # at INFO for every connection, and the extension asks /healthz before each
+        # (re)connect; our own lines already name what matters (streams, subscribers,
+        # refusals). Its warnings and errors still show; --log-level debug shows the rest.
+        logging.getLogger("websockets").setLevel(logging.WARNING)
     log = logging.getLogger("streamchill.daemon")
     if settings.host not in {"127.0.0.1", "localhost", "::1"}:
         log.warning("binding %s: other machines can reach this port", settings.host)
