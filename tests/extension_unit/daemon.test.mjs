@@ -59,6 +59,16 @@ async function until(predicate, timeoutMs, what) {
   }
 }
 
+/** The stream of one tab, as the engine opens it, at an address nothing listens on. */
+function tabStream({ token = "", ...options }) {
+  return new AudioStream({
+    config: { address: "127.0.0.1:1", token },
+    stream: "tab-1",
+    hello: { sample_rate_hz: 16000, channels: 1, sample_format: "s16le" },
+    ...options,
+  });
+}
+
 test("the probe says whether anything answers HTTP at the daemon's address", async () => {
   const server = await healthServer();
   try {
@@ -117,10 +127,7 @@ test("a stopped stream neither probes nor reopens (fake socket)", async () => {
   const { FakeSocket, opened } = fakeSocketClass();
   let probes = 0;
   let release;
-  const stream = new AudioStream({
-    config: { address: "127.0.0.1:1", token: "" },
-    stream: "tab-1",
-    hello: { sample_rate_hz: 16000, channels: 1, sample_format: "s16le" },
+  const stream = tabStream({
     WebSocketImpl: FakeSocket,
     probe: () => {
       probes++;
@@ -165,10 +172,8 @@ test("a socket the browser refuses to construct is one more failed attempt, not 
 test("a socket closed before it opened, while /healthz answers, is reported refused (fake socket)", async () => {
   const { FakeSocket, opened } = fakeSocketClass();
   const statuses = [];
-  const stream = new AudioStream({
-    config: { address: "127.0.0.1:1", token: "wrong" },
-    stream: "tab-1",
-    hello: { sample_rate_hz: 16000, channels: 1, sample_format: "s16le" },
+  const stream = tabStream({
+    token: "wrong",
     onStatus: (s) => statuses.push(s),
     WebSocketImpl: FakeSocket,
     probe: async () => true,
@@ -192,10 +197,7 @@ test("audio that keeps coming runs a retry its timer did not (fake socket)", asy
   const { FakeSocket, opened } = fakeSocketClass();
   let probes = 0;
   const statuses = [];
-  const stream = new AudioStream({
-    config: { address: "127.0.0.1:1", token: "" },
-    stream: "tab-1",
-    hello: { sample_rate_hz: 16000, channels: 1, sample_format: "s16le" },
+  const stream = tabStream({
     onStatus: (st) => statuses.push(st),
     WebSocketImpl: FakeSocket,
     probe: async () => ++probes > 1,
