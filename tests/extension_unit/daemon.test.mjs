@@ -69,6 +69,11 @@ function tabStream({ token = "", ...options }) {
   });
 }
 
+/** The engine's events subscriber, at an address nothing listens on, ignoring events. */
+function eventsClient({ token = "", ...options }) {
+  return new EventsClient({ config: { address: "127.0.0.1:1", token }, onEvent: () => {}, ...options });
+}
+
 test("the probe says whether anything answers HTTP at the daemon's address", async () => {
   const server = await healthServer();
   try {
@@ -84,9 +89,8 @@ test("no socket opens until the daemon's /healthz answers, after an outage too (
   const answers = [false, true, false, false, true];
   const probed = [];
   const statuses = [];
-  const client = new EventsClient({
-    config: { address: "127.0.0.1:1", token: "t" },
-    onEvent: () => {},
+  const client = eventsClient({
+    token: "t",
     onStatus: (s) => statuses.push(s),
     WebSocketImpl: FakeSocket,
     probe: async (address) => {
@@ -153,9 +157,7 @@ test("a socket the browser refuses to construct is one more failed attempt, not 
     }
   }
   const statuses = [];
-  const client = new EventsClient({
-    config: { address: "127.0.0.1:1", token: "" },
-    onEvent: () => {},
+  const client = eventsClient({
     onStatus: (s) => statuses.push(s),
     WebSocketImpl: RefusingOnce,
     probe: async () => true,
@@ -225,9 +227,7 @@ test("audio that keeps coming runs a retry its timer did not (fake socket)", asy
 test("a probe that never settles is given up for a new one, and cannot open a socket later (fake socket)", async () => {
   const { FakeSocket, opened } = fakeSocketClass();
   const pending = [];
-  const client = new EventsClient({
-    config: { address: "127.0.0.1:1", token: "" },
-    onEvent: () => {},
+  const client = eventsClient({
     WebSocketImpl: FakeSocket,
     probe: () => new Promise((resolve) => pending.push(resolve)),
   });
