@@ -1,6 +1,6 @@
 // Options page: a form over chrome.storage.local "settings" (lib/settings.js).
 import { mergeSettings, checkDaemonAddress, normalizeSite } from "./lib/settings.js";
-import { daemonAnswers, daemonUrl } from "./lib/daemon.js";
+import { checkDaemon } from "./lib/daemon.js";
 
 const $ = (id) => document.getElementById(id);
 /** Sites the manifest's content script already covers (no extra permission needed). */
@@ -103,29 +103,17 @@ async function testConnection() {
   }
   out.textContent = "Connecting…";
   out.className = "small";
-  // Nothing listening: say so without a socket (Firefox would delay the next ones).
-  if (!(await daemonAnswers(addr))) {
-    out.textContent = `No daemon at ${addr}. Start it with: streamchill daemon`;
-    out.className = "small bad";
-    return;
-  }
-  const ws = new WebSocket(daemonUrl(addr, "/v1/events", $("token").value.trim()));
-  const t = setTimeout(() => ws.close(), 3000);
-  ws.onmessage = (ev) => {
-    clearTimeout(t);
-    let server = "";
-    try { server = JSON.parse(ev.data).server || ""; } catch { /* not JSON */ }
+  const { status, server } = await checkDaemon(addr, $("token").value.trim(), 3000);
+  if (status === "connected") {
     out.textContent = `Connected ${server}`.trim();
     out.className = "small ok";
-    ws.close();
-  };
-  ws.onclose = () => {
-    clearTimeout(t);
-    if (out.textContent === "Connecting…") {
-      out.textContent = `The daemon at ${addr} answers but refused this extension: check the token (\`streamchill token\` prints it)`;
-      out.className = "small bad";
-    }
-  };
+  } else if (status === "unreachable") {
+    out.textContent = `No daemon at ${addr}. Start it with: streamchill daemon`;
+    out.className = "small bad";
+  } else { // refused, or no welcome within 3 s from a daemon that answers HTTP
+    out.textContent = `The daemon at ${addr} answers but refused this extension: check the token (\`streamchill token\` prints it)`;
+    out.className = "small bad";
+  }
 }
 
 $("form").addEventListener("submit", save);

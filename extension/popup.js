@@ -2,7 +2,7 @@
 // draws it; buttons send {type, target: "background"} messages. Holds no state itself.
 import { describeState, STATES } from "./lib/states.js";
 import { mergeSettings, DEFAULT_DAEMON_ADDRESS } from "./lib/settings.js";
-import { daemonAnswers, daemonUrl } from "./lib/daemon.js";
+import { checkDaemon } from "./lib/daemon.js";
 
 const $ = (id) => document.getElementById(id);
 /** Longest timeline span shown, in ms; a young stream gets a shorter span (whole minutes). */
@@ -134,32 +134,11 @@ async function renderSilent() {
   }
 }
 
-/**
- * Check whether a daemon answers: its `/healthz` first (a socket that fails would make Firefox
- * delay the engine's next sockets to the daemon, see `daemonAnswers`), then an events socket,
- * opened and closed, for whether it takes this extension: "connected", "refused" (it answers
- * HTTP but closes the socket: the token is missing or wrong) or "unreachable".
- */
+/** Whether a daemon answers and takes this extension (`checkDaemon`): "connected",
+ * "refused" or "unreachable" (no welcome in 2.5 s counts as unreachable). */
 async function probeDaemon() {
-  if (!(await daemonAnswers(settings.daemonAddress))) return "unreachable";
-  return new Promise((resolve) => {
-    let ws;
-    const done = (status) => {
-      clearTimeout(timer);
-      try { ws.close(); } catch { /* closed */ }
-      resolve(status);
-    };
-    const timer = setTimeout(() => done("unreachable"), 2500);
-    try {
-      ws = new WebSocket(daemonUrl(settings.daemonAddress, "/v1/events", settings.token));
-    } catch {
-      done("unreachable");
-      return;
-    }
-    ws.onmessage = () => done("connected");
-    ws.onerror = () => done("refused");
-    ws.onclose = () => done("refused");
-  });
+  const { status } = await checkDaemon(settings.daemonAddress, settings.token, 2500);
+  return status === "timeout" ? "unreachable" : status;
 }
 
 /** Chrome can capture a whole tab; Firefox has no tabCapture, only the page-player tap. */

@@ -52,6 +52,40 @@ export async function daemonAnswers(address, fetchImpl = globalThis.fetch) {
 }
 
 /**
+ * Whether the daemon at `address` takes this extension, for the popup and the options page:
+ * `/healthz` first (a failed socket would make Firefox delay the engine's next ones, see
+ * `daemonAnswers`), then an events socket, opened and closed. Resolves `{status, server}`:
+ * "connected" on its welcome, "refused" when it answers HTTP but closes the socket (the token
+ * is missing or wrong), "unreachable" when nothing answers or no socket can be made, and
+ * "timeout" when no welcome came within `timeoutMs` (each caller says what that means).
+ */
+export async function checkDaemon(address, token, timeoutMs, WebSocketImpl = globalThis.WebSocket) {
+  if (!(await daemonAnswers(address))) return { status: "unreachable" };
+  return new Promise((resolve) => {
+    let ws;
+    const done = (status, server = "") => {
+      clearTimeout(timer);
+      try { ws.close(); } catch { /* closed, or never made */ }
+      resolve({ status, server });
+    };
+    const timer = setTimeout(() => done("timeout"), timeoutMs);
+    try {
+      ws = new WebSocketImpl(daemonUrl(address, "/v1/events", token));
+    } catch {
+      done("unreachable");
+      return;
+    }
+    ws.onmessage = (ev) => {
+      let server = "";
+      try { server = JSON.parse(ev.data).server || ""; } catch { /* not JSON */ }
+      done("connected", server);
+    };
+    ws.onerror = () => done("refused");
+    ws.onclose = () => done("refused");
+  });
+}
+
+/**
  * A socket to the daemon that comes back by itself: every socket is opened only after
  * `daemonAnswers` says the daemon is there (a first connect too: an engine Firefox reloaded
  * mid-outage would otherwise add a failed socket each time), and on close it waits its

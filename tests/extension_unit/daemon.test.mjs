@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { daemonAnswers, EventsClient, AudioStream } from "../../extension/lib/daemon.js";
+import { checkDaemon, daemonAnswers, EventsClient, AudioStream } from "../../extension/lib/daemon.js";
 
 /** A real HTTP server on a free loopback port answering `/healthz` as the daemon does. */
 async function healthServer() {
@@ -244,5 +244,38 @@ test("a probe that never settles is given up for a new one, and cannot open a so
     await until(() => opened.length === 1, 1000, "the socket of the new probe");
   } finally {
     client.stop();
+  }
+});
+
+test("checkDaemon tells connected, refused, unreachable and a silent daemon apart (fake socket)", async () => {
+  const server = await healthServer();
+  const address = `127.0.0.1:${server.address().port}`;
+  /** A socket the daemon answers as `behave` says, once the caller has wired it. */
+  const socketThat = (behave) =>
+    class extends fakeSocketClass().FakeSocket {
+      constructor(url) {
+        super(url);
+        setTimeout(() => behave(this), 10);
+      }
+    };
+  const welcomes = socketThat((ws) => ws.onmessage({ data: '{"type":"welcome","server":"streamchill/1"}' }));
+  const refuses = socketThat((ws) => ws.onclose({ code: 1006 }));
+  const silent = socketThat(() => {});
+  class Throws {
+    constructor() {
+      throw new Error("The operation is insecure.");
+    }
+  }
+  try {
+    assert.deepEqual(await checkDaemon(address, "t", 1000, welcomes), { status: "connected", server: "streamchill/1" });
+    assert.equal((await checkDaemon(address, "", 1000, refuses)).status, "refused");
+    assert.equal((await checkDaemon(address, "t", 100, silent)).status, "timeout");
+    assert.equal((await checkDaemon(address, "t", 1000, Throws)).status, "unreachable");
+    // Nothing at the address: no socket is even tried.
+    const { FakeSocket, opened } = fakeSocketClass();
+    assert.equal((await checkDaemon(await closedPortAddress(), "t", 1000, FakeSocket)).status, "unreachable");
+    assert.equal(opened.length, 0);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
   }
 });
