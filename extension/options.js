@@ -92,6 +92,14 @@ async function save(ev) {
   $("saved").className = "small ok";
 }
 
+/**
+ * How long Test connection waits for the daemon's welcome. Not 3 s: after the extension's
+ * own sockets were refused (no token saved yet), Firefox delays the next socket to that
+ * port 1.5 times longer per failure (see `daemonAnswers` in lib/daemon.js); six refusals in
+ * four seconds held a right token's socket back for more than 3 s in the Firefox test.
+ */
+const TEST_TIMEOUT_MS = 10_000;
+
 async function testConnection() {
   const addr = $("daemonAddress").value.trim();
   const err = checkDaemonAddress(addr);
@@ -103,15 +111,19 @@ async function testConnection() {
   }
   out.textContent = "Connecting…";
   out.className = "small";
-  const { status, server } = await checkDaemon(addr, $("token").value.trim(), 3000);
+  const { status, server } = await checkDaemon(addr, $("token").value.trim(), TEST_TIMEOUT_MS);
   if (status === "connected") {
     out.textContent = `Connected ${server}`.trim();
     out.className = "small ok";
   } else if (status === "unreachable") {
     out.textContent = `No daemon at ${addr}. Start it with: streamchill daemon`;
     out.className = "small bad";
-  } else { // refused, or no welcome within 3 s from a daemon that answers HTTP
+  } else if (status === "refused") {
     out.textContent = `The daemon at ${addr} answers but refused this extension: check the token (\`streamchill token\` prints it)`;
+    out.className = "small bad";
+  } else {
+    // Not the token's fault: the socket never reached the daemon (it logs every refusal).
+    out.textContent = `The daemon at ${addr} answers, but the browser opened no socket to it within ${TEST_TIMEOUT_MS / 1000} s (Firefox holds back sockets to a port after refused ones, up to a minute): try again shortly`;
     out.className = "small bad";
   }
 }

@@ -99,8 +99,9 @@ def connection_verdict(ff: Firefox, token: str) -> str:
     ff.js("document.getElementById('token').value = arguments[0];", token)
     ff.js("document.getElementById('test-result').textContent = '';")
     ff.js("document.getElementById('test').click();")
+    # The page waits up to 10 s for a socket Firefox may hold back (options.js).
     return str(wait_for(lambda: (t := text_of(ff, "test-result")) != "Connecting…" and t,
-                        timeout_s=10, what="the connection test"))  # fmt: skip
+                        timeout_s=15, what="the connection test"))  # fmt: skip
 
 
 def configure(ff: Firefox, daemon: Daemon) -> None:
