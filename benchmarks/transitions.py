@@ -121,9 +121,13 @@ def naive_timeline(
     return out
 
 
-def score(pieces: list[Piece], ok: list[bool], timeline: Timeline) -> dict[str, Any]:
-    """Lags per change, flips in steady parts, music events called speech."""
+def score(
+    pieces: list[Piece], ok: list[bool], timeline: Timeline, seed: int | None = None
+) -> dict[str, Any]:
+    """Lags per change, flips in steady parts, music events called speech, and which
+    changes were late (followed later than the lag target: the pieces to look at)."""
     lags: list[tuple[str, float]] = []
+    late: list[dict[str, Any]] = []
     steady_s = {"music": 0.0, "all": 0.0}
     flips = {"music": 0, "all": 0}
     music_events = speech_events = 0
@@ -135,6 +139,10 @@ def score(pieces: list[Piece], ok: list[bool], timeline: Timeline) -> dict[str, 
         if i > 0:
             lag = math.inf if reached is None else reached - piece.start_s
             lags.append((f"{pieces[i - 1].kind}->{piece.kind}", lag))
+            if lag > TARGETS["lag_p90_s"]:
+                late.append({"seed": seed, "change": lags[-1][0], "from": pieces[i - 1].name,
+                             "to": piece.name, "cut_s": round(piece.start_s, 2),
+                             "lag_s": _finite(lag)})  # fmt: skip
         settle = reached if reached is not None else piece.start_s + UNSETTLED_S
         steady = [s for t, s in mine if t >= settle]
         n_flips = sum(a is not b for a, b in itertools.pairwise(steady))
@@ -148,6 +156,7 @@ def score(pieces: list[Piece], ok: list[bool], timeline: Timeline) -> dict[str, 
             speech_events += sum(s is MoodState.SPEECH for s in later)
     return {
         "lags": lags,
+        "late": late,
         "steady_s": steady_s,
         "flips": flips,
         "music_events": music_events,
@@ -193,6 +202,7 @@ def summarize(scores: list[dict[str, Any]]) -> dict[str, Any]:
         # for a p90 to mean much (issue 20's seeds 64-127 had 7 kinds over 5 s, 0-63 had 3,
         # while 2-3 % of changes were late in both); the share is steady across samples.
         "late_changes": sum(x > TARGETS["lag_p90_s"] for x in every),
+        "late": [change for s in scores for change in s.get("late", [])],
         "voice_changes": len(voice),
         "voice_lag_p90_s": _finite(_quantile(voice, 0.9)) if voice else None,
         "misses": sum(math.isinf(x) for x in every),
@@ -244,8 +254,8 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
         naive = naive_timeline(seq, [t for t, _ in ours], history, models)
         ok = [verdicts.right(p, seq.piece_audio(p), models) for p in seq.pieces]
         excluded += [p.name for p, good in zip(seq.pieces, ok, strict=True) if not good]
-        scores["ours"].append(score(seq.pieces, ok, ours))
-        scores["naive"].append(score(seq.pieces, ok, naive))
+        scores["ours"].append(score(seq.pieces, ok, ours, seed))
+        scores["naive"].append(score(seq.pieces, ok, naive, seed))
         if log is not None:
             log(f"sequence {seed}: {len(seq.pieces)} pieces, {len(seq.audio) / RATE_HZ:.0f} s")
     verdicts.save()
@@ -257,7 +267,8 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
         "cnn_patches_per_audio_s": round(patches / max(audio_s, 1e-9), 4),
         "pieces_misjudged_left_out": excluded,
         "ours": summarize(scores["ours"]),
-        "naive": summarize(scores["naive"]),
+        # The naive reference's late changes are most of its changes: its count will do.
+        "naive": {k: v for k, v in summarize(scores["naive"]).items() if k != "late"},
     }
 
 
@@ -290,24 +301,6 @@ def rows(result: dict[str, Any], seeds: str = "") -> list[Any]:
     if seeds:
         out = [dataclasses.replace(r, note=f"{seeds}; {r.note}" if r.note else seeds) for r in out]
     return out
-
-
-def by_kind_table(result: dict[str, Any]) -> str:
-    """Per kind of change: n, p50/p90/max lag and misses, ours | naive."""
-    o, n = result["ours"]["by_kind"], result["naive"]["by_kind"]
-
-    def f(x: float | None) -> str:
-        return "never" if x is None else f"{x:.0f}"
-
-    lines = ["| change | n | ours p50 / p90 / max (s) | misses | naive p50 / p90 / max (s) |",
-             "|---|---|---|---|---|"]  # fmt: skip
-    for kind, a in o.items():
-        b = n[kind]
-        lines.append(
-            f"| {kind} | {a['n']} | {f(a['p50_s'])} / {f(a['p90_s'])} / {f(a['max_s'])} | "
-            f"{a['misses']} | {f(b['p50_s'])} / {f(b['p90_s'])} / {f(b['max_s'])} |"
-        )
-    return "\n".join(lines)
 
 
 def config_from(settings: list[str]) -> AnalyzerConfig:
@@ -362,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.first_seed:
         size["first_seed"] = args.first_seed
     from report import table
+    from transition_tables import by_kind_table, late_table
 
     started = time.perf_counter()
 
@@ -384,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
           f"model {shared_models().version}, {elapsed:.0f} s\n")  # fmt: skip
     print(table(rows(result)))
     print("\n" + by_kind_table(result))
+    if result["ours"]["late"]:
+        print("\n" + late_table(result["ours"]["late"]))
     document = {
         "command": "python benchmarks/transitions.py"
         + (" --quick" if args.quick else "")

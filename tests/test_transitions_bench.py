@@ -43,14 +43,19 @@ def test_lag_flips_and_speech_in_music_are_scored_per_piece(bench: dict) -> None
     assert s["lags"] == [("speech->calm", 4.0)]
     assert s["flips"]["music"] == 2  # calm -> neutral -> calm
     assert s["speech_events"] == 0  # the speech events lie in the song's first 5 s: lag
+    assert s["late"] == []  # 4 s is within the target
 
 
 def test_a_piece_never_followed_is_an_infinite_lag(bench: dict) -> None:
     piece = bench["p"].Piece
     pieces = [piece("calm", "a", 0.0, 30.0), piece("neutral", "b", 30.0, 60.0)]
     timeline = [(float(t), MoodState.CALM) for t in range(3, 61)]
-    (kind, lag), = bench["t"].score(pieces, [True, True], timeline)["lags"]  # fmt: skip
+    s = bench["t"].score(pieces, [True, True], timeline, seed=7)
+    (kind, lag), = s["lags"]  # fmt: skip
     assert kind == "calm->neutral" and lag == float("inf")
+    # Listed among the late changes, with what it takes to find it again.
+    assert s["late"] == [{"seed": 7, "change": "calm->neutral", "from": "a", "to": "b",
+                          "cut_s": 30.0, "lag_s": None}]  # fmt: skip
 
 
 def test_a_clip_that_fades_to_silence_ends_where_the_music_stops(bench: dict) -> None:
