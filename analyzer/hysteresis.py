@@ -70,6 +70,10 @@ class Observation:
     """Patches the window probabilities rest on (the segment's evidence)."""
     stale: bool = False
     """No patch of the audio since the last silent or steady hop has been judged yet."""
+    new_patches: int = 1
+    """How many of those newest patches were judged since the last hop: two may complete
+    between hops (a split's second patch comes half a hop after the first), and a run that
+    sounds like speech must not go unseen because a later patch ended in the same hop."""
 
 
 def cue_passes(config: AnalyzerConfig, logit: float, pauses: float | None) -> bool:
@@ -199,6 +203,10 @@ class MoodStateMachine:
         need = c.speech_confirm_patches
         newest = patches[-need:] if len(patches) >= need else []
         run = run_cue_passes(c, newest)
+        # Entering: a run ending at any patch judged since the last hop will do.
+        ends = range(max(need, len(patches) - max(1, obs.new_patches) + 1), len(patches) + 1)
+        runs = [patches[end - need : end] for end in ends]
+        run_any = any(run_cue_passes(c, r) for r in runs)
         if self.state is MoodState.SPEECH:
             if newest and not any(could_be_speech(c, *p, holding=True) for p in newest):
                 return False  # that many patches in a row could not be speech
@@ -207,10 +215,10 @@ class MoodStateMachine:
             return obs.speech_probability >= c.speech_exit
         if not patches or (
             obs.speech_probability < c.speech_enter
-            and not (c.speech_cue_over_window and (run or cue_passes(c, *patches[-1])))
+            and not (c.speech_cue_over_window and (run_any or cue_passes(c, *patches[-1])))
         ):
             return False
-        if newest and (run or all(self.sounds_like_speech(*p) for p in newest)):
+        if run_any or any(all(self.sounds_like_speech(*p) for p in r) for r in runs):
             return True
         if (
             self._maybe_voice_since_pause

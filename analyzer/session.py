@@ -259,6 +259,7 @@ class Session:
             # Judged since the pause: a voting patch holds at least half a patch of it.
             stale=self._last_voting_end - PATCH_FRAMES // 2 < self._quiet_until,
             segment_patches=len(seg),
+            new_patches=min(judged, len(newest_logits)),
         )
         previous = self._machine.state
         state = self._machine.update(obs)

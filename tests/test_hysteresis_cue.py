@@ -189,3 +189,17 @@ def test_speech_entered_on_a_pair_holds_on_the_same_pair() -> None:
     pair = obs(5.0, (MUSIC, 2.7, -4.2), (STEADY, 0.83, 0.90), speech_probability=0.3)
     assert m.update(pair) is MoodState.SPEECH
     assert m.update(replace(pair, media_time_s=6.0)) is MoodState.SPEECH
+
+
+def test_a_run_is_not_missed_because_a_later_patch_ended_in_the_same_hop() -> None:
+    """A Danish voice-over 11 dB over its bed after a hum (12.3 then 10.2 at pause shares of
+    0.39 and 0.51): the pair passes on its mean, but a split's second patch (4.5 at 0.34)
+    ended in the same hop, and the newest pair alone does not; it was followed 9 s later.
+    A run ending at any patch judged since the last hop enters speech; an older one does
+    not, and neither does that pair when only the newest patch is new."""
+    c = AnalyzerConfig()
+    logits, pauses = (MUSIC, 12.3, 10.2, 4.5), (STEADY, 0.39, 0.51, 0.34)
+    for new, want in ((2, MoodState.SPEECH), (1, MoodState.CALM)):
+        m = MoodStateMachine(c)
+        m.update(obs(3.0, (MUSIC,), (STEADY,), speech_probability=0.0))
+        assert m.update(obs(5.0, logits, pauses, new_patches=new)) is want, new
