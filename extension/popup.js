@@ -113,7 +113,9 @@ function render() {
   const refused = engineSays === "refused" || (!entry && probe.status === "refused");
   $("no-daemon").classList.toggle("hidden", !down);
   $("refused").classList.toggle("hidden", !refused);
+  $("held-back").classList.toggle("hidden", !!entry || probe.status !== "timeout");
   $("rf-address").textContent = settings.daemonAddress;
+  $("hb-address").textContent = settings.daemonAddress;
   $("nd-address").textContent = settings.daemonAddress;
   const port = settings.daemonAddress.split(":").pop();
   $("nd-command").textContent = settings.daemonAddress === DEFAULT_DAEMON_ADDRESS
@@ -135,10 +137,12 @@ async function renderSilent() {
 }
 
 /** Whether a daemon answers and takes this extension (`checkDaemon`): "connected",
- * "refused" or "unreachable" (no welcome in 2.5 s counts as unreachable). */
+ * "refused", "unreachable", or "timeout": `/healthz` answered but no welcome came in 2.5 s,
+ * which is the browser holding the socket back after refused ones (Firefox delays sockets to
+ * a port after failures, see lib/daemon.js), not a missing daemon. */
 async function probeDaemon() {
   const { status } = await checkDaemon(settings.daemonAddress, settings.token, 2500);
-  return status === "timeout" ? "unreachable" : status;
+  return status;
 }
 
 /** Chrome can capture a whole tab; Firefox has no tabCapture, only the page-player tap. */

@@ -12,8 +12,10 @@ Set ``STREAMCHILL_UPDATE_SCREENSHOTS=1`` to rewrite ``docs/screenshot-popup.png`
 from __future__ import annotations
 
 import contextlib
+import http.server
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -259,6 +261,57 @@ def test_extension_reconnects_after_daemon_restart(tmp_path: Path) -> None:
                     lambda: our_stream(second), timeout_s=40, what="the stream (restarted daemon)"
                 )
                 popup.wait_for_selector("#no-daemon", state="hidden", timeout=20_000)
+        finally:
+            ctx.close()
+
+
+@contextlib.contextmanager
+def healthz_only_server() -> Iterator[int]:
+    """A stand-in for a daemon whose sockets the browser holds back: ``/healthz`` answers,
+    a WebSocket upgrade is read and never answered (as Firefox delays a socket to a port
+    after refused ones; Chromium cannot be made to). Yields the port."""
+    release = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/healthz"):
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+            else:
+                release.wait(60)  # the upgrade: no answer while the test runs
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="held-back", daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_popup_tells_a_held_back_socket_from_no_daemon_stand_in_server(tmp_path: Path) -> None:
+    """/healthz answers but no socket opens within the probe's 2.5 s: the popup says the
+    browser holds the connection back (and how that clears), not that no daemon runs, nor
+    that it refused the extension."""
+    from playwright.sync_api import sync_playwright
+
+    with healthz_only_server() as port, sync_playwright() as pw:
+        ctx = launch_with_extension(pw, tmp_path / "profile")
+        try:
+            configure(ctx, port, calm_minutes=60)
+            popup = ctx.new_page()
+            popup.goto(f"{EXT_URL}/popup.html")
+            popup.wait_for_selector("#held-back:not(.hidden)", timeout=15_000)
+            assert f"127.0.0.1:{port}" in popup.inner_text("#held-back")
+            assert "streamchill token" in popup.inner_text("#held-back")
+            assert popup.is_hidden("#no-daemon") and popup.is_hidden("#refused")
         finally:
             ctx.close()
 
