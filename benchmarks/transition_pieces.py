@@ -55,6 +55,21 @@ WEIGHTS = {
 """How often each kind is drawn: mostly music, since flips are counted on steady music."""
 
 
+def family(change: str) -> str:
+    """The family of a kind of change (``"calm->speech"``): five groups with 100+ changes each
+    over 128 sequences, where a kind has 3-30 and its p90 is its worst change or two."""
+    before, after = change.split("->")
+    if after in ("silence", "tone"):
+        return "into silence or a tone"
+    if after in ("speech", "speech_over_music"):
+        return "into a voice"
+    if before in ("speech", "speech_over_music"):
+        return "out of a voice into music"
+    if before in ("silence", "tone"):
+        return "music after silence or a tone"
+    return "music -> music"
+
+
 @dataclass(frozen=True)
 class Piece:
     kind: str

@@ -23,6 +23,22 @@ def by_kind_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def by_family_table(result: dict[str, Any]) -> str:
+    """Per family of changes: n, p90 lag and changes later than the target, ours | naive."""
+    o, n = result["ours"]["by_family"], result["naive"]["by_family"]
+
+    def f(x: float | None) -> str:
+        return "never" if x is None else f"{x:.1f}"
+
+    lines = ["| family of changes | n | ours p90 (s) | ours late | naive p90 (s) | naive late |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, a in o.items():
+        b = n[name]
+        lines.append(f"| {name} | {a['n']} | {f(a['p90_s'])} | {a['late']} | "
+                     f"{f(b['p90_s'])} | {b['late']} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def late_table(late: list[dict[str, Any]]) -> str:
     """Every change followed later than the target: where to look (seed, cut, pieces)."""
     lines = ["| seed | cut (s) | change | from | to | lag (s) |", "|---|---|---|---|---|---|"]

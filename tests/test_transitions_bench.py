@@ -118,3 +118,19 @@ def test_the_kinds_with_a_voice_are_pooled_beside_each_kind(bench: dict) -> None
     assert s["by_kind"]["speech->aggressive"]["p90_s"] == 9.0  # each kind's own stays
     assert s["worst_kind_p90_s"] == 20.0
     assert s["late_changes"] == 2  # 9 s and 20 s: later than the 5 s target
+
+
+def test_every_change_belongs_to_one_family_reported_beside_the_kinds(bench: dict) -> None:
+    """Families pool kinds (a kind has 3-30 changes, its p90 is its worst one or two)."""
+    family = bench["p"].family
+    assert family("calm->silence") == family("speech->tone") == "into silence or a tone"
+    assert family("tone->speech_over_music") == family("calm->speech") == "into a voice"
+    assert family("speech->calm") == "out of a voice into music"
+    assert family("silence->aggressive") == "music after silence or a tone"
+    assert family("neutral->calm") == "music -> music"
+    lags = [("calm->speech", 3.0), ("tone->speech", 9.0), ("calm->aggressive", 4.0)]
+    score = {"lags": lags, "steady_s": {"music": 60.0, "all": 60.0},
+             "flips": {"music": 0, "all": 0}, "music_events": 10, "speech_events": 0}  # fmt: skip
+    fams = bench["t"].summarize([score])["by_family"]
+    assert fams["into a voice"] == {"n": 2, "p90_s": 9.0, "late": 1}
+    assert fams["music -> music"] == {"n": 1, "p90_s": 4.0, "late": 0}
