@@ -1,42 +1,45 @@
-"""The transitions benchmark's Markdown tables: per kind of change, and the late changes."""
+"""The transitions benchmark's Markdown tables: per kind and per family of changes, and the
+late changes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+Cells = Callable[[dict[str, Any]], str]
+
+
+def _lag(x: float | None, digits: int = 0) -> str:
+    return "never" if x is None else f"{x:.{digits}f}"
+
+
+def _table(result: dict[str, Any], key: str, header: str, ours: Cells, naive: Cells) -> str:
+    """Rows of ``result[side][key]`` (name -> figures): ``| name | n | ours | naive |``."""
+    o, n = result["ours"][key], result["naive"][key]
+    lines = [header, "|---" * (header.count("|") - 1) + "|"]
+    lines += [f"| {name} | {a['n']} | {ours(a)} | {naive(n[name])} |" for name, a in o.items()]
+    return "\n".join(lines)
 
 
 def by_kind_table(result: dict[str, Any]) -> str:
     """Per kind of change: n, p50/p90/max lag and misses, ours | naive."""
-    o, n = result["ours"]["by_kind"], result["naive"]["by_kind"]
 
-    def f(x: float | None) -> str:
-        return "never" if x is None else f"{x:.0f}"
+    def spread(a: dict[str, Any]) -> str:
+        return f"{_lag(a['p50_s'])} / {_lag(a['p90_s'])} / {_lag(a['max_s'])}"
 
-    lines = ["| change | n | ours p50 / p90 / max (s) | misses | naive p50 / p90 / max (s) |",
-             "|---|---|---|---|---|"]  # fmt: skip
-    for kind, a in o.items():
-        b = n[kind]
-        lines.append(
-            f"| {kind} | {a['n']} | {f(a['p50_s'])} / {f(a['p90_s'])} / {f(a['max_s'])} | "
-            f"{a['misses']} | {f(b['p50_s'])} / {f(b['p90_s'])} / {f(b['max_s'])} |"
-        )
-    return "\n".join(lines)
+    return _table(result, "by_kind",
+                  "| change | n | ours p50 / p90 / max (s) | misses | naive p50 / p90 / max (s) |",
+                  lambda a: f"{spread(a)} | {a['misses']}", spread)  # fmt: skip
 
 
 def by_family_table(result: dict[str, Any]) -> str:
     """Per family of changes: n, p90 lag and changes later than the target, ours | naive."""
-    o, n = result["ours"]["by_family"], result["naive"]["by_family"]
 
-    def f(x: float | None) -> str:
-        return "never" if x is None else f"{x:.1f}"
+    def cells(a: dict[str, Any]) -> str:
+        return f"{_lag(a['p90_s'], 1)} | {a['late']}"
 
-    lines = ["| family of changes | n | ours p90 (s) | ours late | naive p90 (s) | naive late |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
-    for name, a in o.items():
-        b = n[name]
-        lines.append(f"| {name} | {a['n']} | {f(a['p90_s'])} | {a['late']} | "
-                     f"{f(b['p90_s'])} | {b['late']} |")  # fmt: skip
-    return "\n".join(lines)
+    header = "| family of changes | n | ours p90 (s) | ours late | naive p90 (s) | naive late |"
+    return _table(result, "by_family", header, cells, cells)
 
 
 def late_table(late: list[dict[str, Any]]) -> str:
