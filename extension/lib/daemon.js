@@ -12,14 +12,6 @@ export const BACKOFF_MAX_MS = 10_000;
 export const PROBE_TIMEOUT_MS = 2_000;
 /** How far past due a retry (or a probe past its timeout) may be before `kick()` runs it. */
 export const KICK_SLACK_MS = 1_000;
-/**
- * The least wait before retrying a socket the daemon refused (no token, or a wrong one). A
- * refusal does not fix itself: a new token in the settings reopens the sockets at once (the
- * engine rebuilds them). And each refused socket makes Firefox hold back the next one to that
- * port 1.5 times longer (see `daemonAnswers`), up to a minute: retried on the 10 s backoff,
- * six refusals in four seconds held back the right token's socket for more than 3 s.
- */
-export const REFUSED_RETRY_MS = 30_000;
 
 /** Delay before retry number `attempt` (0-based): doubling, capped, with jitter 50-100 %. */
 export function backoffDelayMs(attempt, rand = Math.random) {
@@ -100,9 +92,8 @@ export async function checkDaemon(address, token, timeoutMs, WebSocketImpl = glo
  * backoff and asks again. Subclasses wire the socket's messages in `_wire(ws)`.
  */
 class ReconnectingSocket {
-  constructor({ config, path, onStatus, WebSocketImpl, probe, refusedRetryMs = REFUSED_RETRY_MS }) {
+  constructor({ config, path, onStatus, WebSocketImpl, probe }) {
     this.config = config; // {address, token}
-    this.refusedRetryMs = refusedRetryMs;
     this.path = path;
     this.onStatus = onStatus;
     this.WebSocketImpl = WebSocketImpl || globalThis.WebSocket;
@@ -176,8 +167,7 @@ class ReconnectingSocket {
 
   _retryLater(detail, status = "unreachable") {
     if (this.stopped) return;
-    const backoff = backoffDelayMs(this.attempt++);
-    const delay = status === "refused" ? Math.max(backoff, this.refusedRetryMs) : backoff;
+    const delay = backoffDelayMs(this.attempt++);
     this._report({ status, retryInMs: delay, ...detail });
     clearTimeout(this.timer);
     this.retryAt = Date.now() + delay;
@@ -226,9 +216,8 @@ class ReconnectingSocket {
 export class AudioStream extends ReconnectingSocket {
   constructor({
     config, stream, hello, onStatus = () => {}, onError = () => {}, WebSocketImpl, probe,
-    refusedRetryMs,
   }) {
-    super({ config, path: "/v1/audio", onStatus, WebSocketImpl, probe, refusedRetryMs });
+    super({ config, path: "/v1/audio", onStatus, WebSocketImpl, probe });
     this.stream = stream;
     this.hello = hello; // {sample_rate_hz, channels, sample_format, title?, url?}
     this.onError = onError;
@@ -308,8 +297,8 @@ export class AudioStream extends ReconnectingSocket {
  * it asks for the replay (`subscribe` with `since`) and misses nothing the ring still holds.
  */
 export class EventsClient extends ReconnectingSocket {
-  constructor({ config, onEvent, onStatus = () => {}, WebSocketImpl, probe, refusedRetryMs }) {
-    super({ config, path: "/v1/events", onStatus, WebSocketImpl, probe, refusedRetryMs });
+  constructor({ config, onEvent, onStatus = () => {}, WebSocketImpl, probe }) {
+    super({ config, path: "/v1/events", onStatus, WebSocketImpl, probe });
     this.onEvent = onEvent;
     this.lastSeq = {};
     this._connect();

@@ -4,9 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import {
-  AudioStream, BACKOFF_MAX_MS, checkDaemon, daemonAnswers, EventsClient, REFUSED_RETRY_MS,
-} from "../../extension/lib/daemon.js";
+import { checkDaemon, daemonAnswers, EventsClient, AudioStream } from "../../extension/lib/daemon.js";
 
 /** A real HTTP server on a free loopback port answering `/healthz` as the daemon does. */
 async function healthServer() {
@@ -173,25 +171,6 @@ test("a socket the browser refuses to construct is one more failed attempt, not 
   }
 });
 
-test("a refused socket is retried no sooner than REFUSED_RETRY_MS, not on the outage backoff (fake socket)", async () => {
-  // Each refusal makes Firefox hold back the next socket to the port longer; a new token
-  // reopens the sockets anyway. A daemon that went away is still retried on the backoff.
-  for (const make of [tabStream, eventsClient]) {
-    const { FakeSocket, opened } = fakeSocketClass();
-    const statuses = [];
-    const client = make({ onStatus: (s) => statuses.push(s), WebSocketImpl: FakeSocket, probe: async () => true });
-    try {
-      await until(() => opened.length === 1, 1000, "the socket");
-      opened[0].drop(1006);
-      assert.equal(statuses.at(-1).status, "refused");
-      assert.ok(statuses.at(-1).retryInMs >= REFUSED_RETRY_MS, JSON.stringify(statuses.at(-1)));
-      assert.ok(REFUSED_RETRY_MS > BACKOFF_MAX_MS);
-    } finally {
-      client.stop();
-    }
-  }
-});
-
 test("a socket closed before it opened, while /healthz answers, is reported refused (fake socket)", async () => {
   const { FakeSocket, opened } = fakeSocketClass();
   const statuses = [];
@@ -200,7 +179,6 @@ test("a socket closed before it opened, while /healthz answers, is reported refu
     onStatus: (s) => statuses.push(s),
     WebSocketImpl: FakeSocket,
     probe: async () => true,
-    refusedRetryMs: 0, // the retry's order is what this test follows, not its delay
   });
   try {
     await until(() => opened.length === 1, 1000, "the socket");
