@@ -46,7 +46,6 @@ def late_table(late: list[dict[str, Any]]) -> str:
     """Every change followed later than the target: where to look (seed, cut, pieces)."""
     lines = ["| seed | cut (s) | change | from | to | lag (s) |", "|---|---|---|---|---|---|"]
     for c in sorted(late, key=lambda c: (c["seed"] is None, c["seed"], c["cut_s"])):
-        lag = "never" if c["lag_s"] is None else f"{c['lag_s']:.1f}"
         lines.append(f"| {c['seed']} | {c['cut_s']:.1f} | {c['change']} | {c['from']} | "
-                     f"{c['to']} | {lag} |")  # fmt: skip
+                     f"{c['to']} | {_lag(c['lag_s'], 1)} |")  # fmt: skip
     return "\n".join(lines)

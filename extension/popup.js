@@ -141,8 +141,7 @@ async function renderSilent() {
  * which is the browser holding the socket back after refused ones (Firefox delays sockets to
  * a port after failures, see lib/daemon.js), not a missing daemon. */
 async function probeDaemon() {
-  const { status } = await checkDaemon(settings.daemonAddress, settings.token, 2500);
-  return status;
+  return (await checkDaemon(settings.daemonAddress, settings.token, 2500)).status;
 }
 
 /** Chrome can capture a whole tab; Firefox has no tabCapture, only the page-player tap. */
