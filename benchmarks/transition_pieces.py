@@ -8,8 +8,7 @@ other, as a playlist, a pause or a talk show would.
 Held out: the music pieces come from the sources the calm judgement never fitted on
 (``holdout_sources`` in ``models/head_report.json``: whole games set aside before any fit;
 the speech head predates them too). Neutral and speech clips have no set-aside source:
-``transition_heads.py`` deals their sources to two folds and fits a speech head per fold
-without them.
+``transition_heads.py`` fits speech heads per sequence without its pieces' sources.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import wave
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,12 +179,8 @@ def build_sequence(
     n_pieces: int,
     pool: dict[str, list[tuple[str, Path]]],
     kinds: tuple[str, ...] = tuple(WEIGHTS),
-    allow: Callable[[str, str], bool] | None = None,
 ) -> Sequence:
-    """A seeded random sequence: no kind twice in a row except music (a playlist).
-
-    ``allow(kind, clip_id)`` narrows the clips this sequence may draw (a fold).
-    """
+    """A seeded random sequence: no kind twice in a row except music (a playlist)."""
     rng = np.random.default_rng(seed)
     kinds = tuple(k for k in WEIGHTS if k in kinds)
     weights = np.array([WEIGHTS[k] for k in kinds])
@@ -200,9 +194,7 @@ def build_sequence(
         if kind == previous and kind not in MUSIC:
             continue
         if kind in CLIP_KINDS:
-            options = [
-                c for c in pool[kind] if c[0] not in used and (allow is None or allow(kind, c[0]))
-            ]
+            options = [c for c in pool[kind] if c[0] not in used]
             if not options:
                 continue
             clip, path = options[int(rng.integers(len(options)))]

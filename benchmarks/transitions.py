@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import itertools
 import json
 import math
@@ -41,7 +40,7 @@ from streamchill.analyzer.config import AnalyzerConfig
 from streamchill.analyzer.events import MoodState
 from streamchill.analyzer.models_bundle import ModelBundle, shared_models
 from streamchill.analyzer.session import PatchResult, Session
-from transition_heads import build_folds
+from transition_heads import HeldOutHeads
 from transition_pieces import (
     HEAD_REPORT,
     MANIFEST,
@@ -240,15 +239,13 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
             log: Any = None) -> dict[str, Any]:  # fmt: skip
     """Build, run and score every sequence; the summary for ours and for the naive one.
 
-    Unless ``shipped_heads``, neutral and speech pieces come from one fold per sequence and
-    are judged by a speech head fitted without that fold (``transition_heads.py``).
+    Unless ``shipped_heads``, each sequence is judged by speech heads fitted without the
+    sources of its neutral and speech pieces (``transition_heads.py``).
     """
     pool = clip_pool(manifest, head_report, kinds)
-    folds = None
+    held_out = None
     if not shipped_heads:
-        folds = build_folds(manifest, set(holdout_sources(head_report)))
-        if log is not None:
-            log("speech heads fitted without each fold's sources")
+        held_out = HeldOutHeads(manifest, set(holdout_sources(head_report)))
     scores: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": []}
     excluded: list[str] = []
     verdicts = Verdicts(shared_models())
@@ -256,9 +253,12 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
     patches = 0
     first = size.get("first_seed", 0)
     for seed in range(first, first + size["sequences"]):
-        allow = None if folds is None else functools.partial(folds.allows, seed=seed)
-        models = shared_models() if folds is None else folds.bundle(seed)
-        seq = build_sequence(seed, size["pieces"], pool, kinds, allow)
+        seq = build_sequence(seed, size["pieces"], pool, kinds)
+        models = (
+            shared_models()
+            if held_out is None
+            else held_out.bundle((p.kind, p.name) for p in seq.pieces)
+        )
         audio_s += len(seq.audio) / RATE_HZ
         ours, history = run_session(seq, models, config)
         patches += len(history)
@@ -271,9 +271,7 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
             log(f"sequence {seed}: {len(seq.pieces)} pieces, {len(seq.audio) / RATE_HZ:.0f} s")
     verdicts.save()
     return {
-        "speech_heads": "shipped"
-        if folds is None
-        else [f"{b.speech.version}, student {b.speech_student.version}" for b in folds.bundles],
+        "speech_heads": "shipped" if held_out is None else held_out.summary(),
         "audio_min": round(audio_s / 60, 1),
         "cnn_patches_per_audio_s": round(patches / max(audio_s, 1e-9), 4),
         "pieces_misjudged_left_out": excluded,
@@ -348,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--shipped-heads",
         action="store_true",
-        help="judge every piece with the shipped heads (no speech folds)",
+        help="judge every piece with the shipped heads (none held out)",
     )
     parser.add_argument(
         "--set",

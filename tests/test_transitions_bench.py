@@ -66,23 +66,29 @@ def test_a_clip_that_fades_to_silence_ends_where_the_music_stops(bench: dict) ->
     assert abs(len(cut) - len(music)) <= rate // 10
 
 
-def test_speech_sources_are_dealt_to_folds_that_share_nothing(bench: dict) -> None:
+def test_a_sequence_is_judged_by_a_speech_head_that_never_heard_its_sources(bench: dict) -> None:
     h = bench["h"]
     rows = [
         {"label": "speech", "package": "voice-a", "clip_id": "a1"},
         {"label": "speech", "package": "voice-a", "clip_id": "a2"},
         {"label": "speech", "package": "voice-b", "clip_id": "b1"},
         {"label": "neutral", "package": "game-c", "clip_id": "c1"},
+        {"label": "calm", "package": "game-c", "clip_id": "c2"},
         {"label": "speech_over_music", "package": "voice-b+game-c", "clip_id": "bc"},
-        {"label": "speech_over_music", "package": "voice-a+game-c", "clip_id": "ac"},
+        {"label": "speech_over_music", "package": "voice-a+game-d", "clip_id": "ad"},
+        {"label": "aggressive", "package": "game-e", "clip_id": "e1"},
+        {"label": "calm", "package": "held-game", "clip_id": "h1"},
     ]
-    fold = h.deal_sources(rows)
-    assert set(fold) == {"voice-a", "voice-b", "game-c"}
-    assert fold["voice-a"] != fold["voice-b"]  # the largest two go to different folds
-    folds = {r["clip_id"]: h.clip_fold(r, fold) for r in rows}
-    assert folds["a1"] == folds["a2"] == fold["voice-a"]
-    mixed = [c for c in ("bc", "ac") if folds[c] is None]
-    assert len(mixed) == 1  # its voice and its music lie in different folds: in neither
+    by_clip = {r["clip_id"]: r for r in rows}
+    # A voice-over names its voice and its bed; the calm and aggressive pieces (from the
+    # calm head's held-out games) leave nothing out of the speech head.
+    pieces = [("calm", "h1"), ("speech_over_music", "bc"), ("aggressive", "e1")]
+    left_out = h.sequence_sources(pieces, by_clip)
+    assert left_out == {"voice-b", "game-c"}
+    heard = {r["clip_id"] for r in h.training_rows(rows, set(left_out), {"held-game"})}
+    # Every clip sharing a source with the sequence's voice-over goes, music of its bed too;
+    # the held-out games never train it.
+    assert heard == {"a1", "a2", "ad", "e1"}
 
 
 def test_a_piece_is_judged_on_a_fixed_grid_of_its_own_audio(bench: dict) -> None:
