@@ -93,10 +93,10 @@ async function save(ev) {
 }
 
 /**
- * How long Test connection waits for the daemon's welcome. Not 3 s: after the extension's
- * own sockets were refused (no token saved yet), Firefox delays the next socket to that
- * port 1.5 times longer per failure (see `daemonAnswers` in lib/daemon.js); six refusals in
- * four seconds held a right token's socket back for more than 3 s in the Firefox test.
+ * How long Test connection waits for the daemon's welcome. Not 3 s: Firefox delays a socket
+ * to a port whose last sockets failed, 1.5 times longer per failure (see `daemonAnswers` in
+ * lib/daemon.js). The daemon no longer fails a refused extension's upgrade (it closes the
+ * socket with a token code), but sockets that failed while it was down still count.
  */
 const TEST_TIMEOUT_MS = 10_000;
 
@@ -111,7 +111,9 @@ async function testConnection() {
   }
   out.textContent = "Connecting…";
   out.className = "small";
-  const { status, server } = await checkDaemon(addr, $("token").value.trim(), TEST_TIMEOUT_MS);
+  const { status, server, reason } = await checkDaemon(
+    addr, $("token").value.trim(), TEST_TIMEOUT_MS,
+  );
   if (status === "connected") {
     out.textContent = `Connected ${server}`.trim();
     out.className = "small ok";
@@ -119,11 +121,15 @@ async function testConnection() {
     out.textContent = `No daemon at ${addr}. Start it with: streamchill daemon`;
     out.className = "small bad";
   } else if (status === "refused") {
-    out.textContent = `The daemon at ${addr} answers but refused this extension: check the token (\`streamchill token\` prints it)`;
+    out.textContent = `The daemon at ${addr} refused this extension: ${reason || "check the token (`streamchill token` prints it)"}`;
+    out.className = "small bad";
+  } else if (status === "closed") {
+    // Not the token: the daemon says so when it is (a restart, or a daemon at its limits).
+    out.textContent = `The daemon at ${addr} answers but closed the socket (${reason}): try again, or see its log`;
     out.className = "small bad";
   } else {
     // Not the token's fault: the socket never reached the daemon (it logs every refusal).
-    out.textContent = `The daemon at ${addr} answers, but the browser opened no socket to it within ${TEST_TIMEOUT_MS / 1000} s (Firefox holds back sockets to a port after refused ones, up to a minute): try again shortly`;
+    out.textContent = `The daemon at ${addr} answers, but the browser opened no socket to it within ${TEST_TIMEOUT_MS / 1000} s (Firefox holds back sockets to a port after failed ones, up to a minute): try again shortly`;
     out.className = "small bad";
   }
 }

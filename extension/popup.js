@@ -137,8 +137,9 @@ async function renderSilent() {
 }
 
 /** Whether a daemon answers and takes this extension (`checkDaemon`): "connected",
- * "refused", "unreachable", or "timeout": `/healthz` answered but no welcome came in 2.5 s,
- * which is the browser holding the socket back after refused ones (Firefox delays sockets to
+ * "refused" (the daemon closed the socket with a token code), "closed" (otherwise: a
+ * restart), "unreachable", or "timeout": `/healthz` answered but no welcome came in 2.5 s,
+ * which is the browser holding the socket back after failed ones (Firefox delays sockets to
  * a port after failures, see lib/daemon.js), not a missing daemon. */
 async function probeDaemon() {
   return (await checkDaemon(settings.daemonAddress, settings.token, 2500)).status;

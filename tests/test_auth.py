@@ -113,6 +113,9 @@ def test_an_extension_origin_not_allow_listed_passes_only_with_the_token(origin:
         decision = g.check(path, headers(Origin=origin, **extra))
         assert not decision.allowed and decision.status == 403, path
         assert "not allow-listed" in decision.reason and "token" in decision.reason
+        # An upgrade is closed with a code that tells a missing token from a wrong one.
+        missing = path == "/v1/audio" or path == "/healthz"
+        assert decision.close_code == (4401 if missing else 4403), path
     assert g.check(f"/v1/audio?token={TOKEN}", headers(Origin=origin)).via == "extension-token"
     bearer = headers(Origin=origin.upper(), Authorization=f"Bearer {TOKEN}")
     assert g.check("/v1/events", bearer).via == "extension-token"

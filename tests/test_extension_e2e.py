@@ -310,7 +310,7 @@ def test_popup_tells_a_held_back_socket_from_no_daemon_stand_in_server(tmp_path:
             popup.goto(f"{EXT_URL}/popup.html")
             popup.wait_for_selector("#held-back:not(.hidden)", timeout=15_000)
             assert f"127.0.0.1:{port}" in popup.inner_text("#held-back")
-            assert "streamchill token" in popup.inner_text("#held-back")
+            assert "clears by itself" in popup.inner_text("#held-back")
             assert popup.is_hidden("#no-daemon") and popup.is_hidden("#refused")
         finally:
             ctx.close()

@@ -174,7 +174,6 @@ async def test_a_new_subscriber_gets_current_states_and_since_replays(
     [
         ({"Origin": "https://evil.example"}, "Origin"),
         ({"Origin": "null"}, "Origin"),
-        ({"Origin": "chrome-extension://someoneelse"}, "Origin"),
         ({}, "missing token"),
         ({"Authorization": "Bearer wrong-token-wrong-token"}, "wrong token"),
     ],
@@ -187,6 +186,29 @@ async def test_refused_upgrades_get_403_before_the_handshake(
             raw_upgrade, server.port, path, {"Host": f"127.0.0.1:{server.port}", **headers}
         )
         assert status == 403 and why in body
+
+
+@pytest.mark.parametrize("path", ["/v1/audio", "/v1/events"])
+async def test_an_unknown_extension_without_the_token_is_closed_with_a_code_that_says_why(
+    server: DaemonServer, path: str
+) -> None:
+    """Not 403: a browser script cannot read a refused upgrade's status (the extension could
+    not tell a refusal from a restart), and Firefox holds back its next sockets to a port
+    whose upgrades failed. The socket is closed before anything is sent on it."""
+    firefox = "moz-extension://2b8a6f1e-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+    for query, code, says in [("", 4401, "missing token"), ("?token=nope", 4403, "wrong token")]:
+        async with client(server, path + query, origin=firefox, additional_headers={}) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == code and says in closed.value.rcvd.reason
+    assert server.stats.http_refused == 2
+    # The same extension with the token is taken; plain HTTP without it is still a 403.
+    async with client(server, f"/v1/events?token={TOKEN}", origin=firefox,
+                      additional_headers={}) as ws:  # fmt: skip
+        assert (await recv_json(ws))["type"] == "welcome"
+    status, _ = await asyncio.to_thread(http_get, server.port, "/v1/stats", {"Origin": firefox})
+    assert status == 403
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.2", ""])

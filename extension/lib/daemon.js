@@ -13,6 +13,20 @@ export const PROBE_TIMEOUT_MS = 2_000;
 /** How far past due a retry (or a probe past its timeout) may be before `kick()` runs it. */
 export const KICK_SLACK_MS = 1_000;
 
+/**
+ * Close codes the daemon refuses this extension with, right after the handshake, when it
+ * does not know its origin (Firefox's per-install `moz-extension://` uuid) and the token is
+ * missing (4401) or wrong (4403): docs/protocol.md. A refused upgrade's HTTP status is not
+ * visible to a script, so this is the one way to tell a refusal from a daemon restarting.
+ */
+export const CLOSE_MISSING_TOKEN = 4401;
+export const CLOSE_WRONG_TOKEN = 4403;
+
+/** Whether a close event is the daemon refusing the token. */
+export function refusedToken(ev) {
+  return !!ev && (ev.code === CLOSE_MISSING_TOKEN || ev.code === CLOSE_WRONG_TOKEN);
+}
+
 /** Delay before retry number `attempt` (0-based): doubling, capped, with jitter 50-100 %. */
 export function backoffDelayMs(attempt, rand = Math.random) {
   const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(attempt, 20));
@@ -54,19 +68,21 @@ export async function daemonAnswers(address, fetchImpl = globalThis.fetch) {
 /**
  * Whether the daemon at `address` takes this extension, for the popup and the options page:
  * `/healthz` first (a failed socket would make Firefox delay the engine's next ones, see
- * `daemonAnswers`), then an events socket, opened and closed. Resolves `{status, server}`:
- * "connected" on its welcome, "refused" when it answers HTTP but closes the socket (the token
- * is missing or wrong), "unreachable" when nothing answers or no socket can be made, and
- * "timeout" when no welcome came within `timeoutMs` (each caller says what that means).
+ * `daemonAnswers`), then an events socket, opened and closed. Resolves `{status, server,
+ * reason}`: "connected" on its welcome, "refused" when the daemon closes the socket with a
+ * token code (`refusedToken`; `reason` says which), "closed" when it answers HTTP but the
+ * socket closes otherwise (a restart, a full daemon: `reason` has the close code),
+ * "unreachable" when nothing answers or no socket can be made, and "timeout" when no welcome
+ * came within `timeoutMs` (each caller says what that means).
  */
 export async function checkDaemon(address, token, timeoutMs, WebSocketImpl = globalThis.WebSocket) {
   if (!(await daemonAnswers(address))) return { status: "unreachable" };
   return new Promise((resolve) => {
     let ws;
-    const done = (status, server = "") => {
+    const done = (status, server = "", reason = "") => {
       clearTimeout(timer);
       try { ws.close(); } catch { /* closed, or never made */ }
-      resolve({ status, server });
+      resolve({ status, server, reason });
     };
     const timer = setTimeout(() => done("timeout"), timeoutMs);
     try {
@@ -80,8 +96,11 @@ export async function checkDaemon(address, token, timeoutMs, WebSocketImpl = glo
       try { server = JSON.parse(ev.data).server || ""; } catch { /* not JSON */ }
       done("connected", server);
     };
-    ws.onerror = () => done("refused");
-    ws.onclose = () => done("refused");
+    ws.onerror = () => {}; // onclose follows, with the code
+    ws.onclose = (ev) => {
+      if (refusedToken(ev)) done("refused", "", ev.reason || "");
+      else done("closed", "", `closed with code ${ev ? ev.code : "?"}`);
+    };
   });
 }
 
@@ -144,17 +163,12 @@ class ReconnectingSocket {
     }
     this.ws = ws;
     this._wire(ws);
-    // A socket that closes before it opened, right after /healthz answered, was refused
-    // (HTTP 403: the token is missing or wrong): say so rather than "unreachable".
-    let opened = false;
-    const wiredOpen = ws.onopen;
-    ws.onopen = (ev) => {
-      opened = true;
-      if (wiredOpen) wiredOpen(ev);
-    };
     ws.onclose = (ev) => {
       this._onClose(ev);
-      if (this.ws === ws) this._retryLater({ code: ev.code }, opened ? "unreachable" : "refused");
+      if (this.ws !== ws) return;
+      // The daemon says when it refuses the token; any other close is an outage to wait out.
+      if (refusedToken(ev)) this._retryLater({ code: ev.code, reason: ev.reason || "" }, "refused");
+      else this._retryLater({ code: ev.code });
     };
     ws.onerror = () => {}; // onclose follows and owns the retry
   }
@@ -230,8 +244,9 @@ export class AudioStream extends ReconnectingSocket {
   }
 
   _wire(ws) {
-    // 1008 (policy) after a bad hello or a refused origin will not fix itself quickly,
-    // but a restarted daemon can: the stream keeps retrying, with the backoff as the brake.
+    // 1008 (policy) after a bad hello, or a refused token, will not fix itself quickly,
+    // but a restarted daemon can: the stream keeps retrying, with the backoff as the brake
+    // (a new token restarts the streams at once).
     this.ready = false;
     ws.binaryType = "arraybuffer";
     ws.onopen = () => {

@@ -2,8 +2,10 @@
 
 Every request is judged by :class:`streamchill.streamer.server.auth.Gate` inside websockets'
 ``process_request``, i.e. before any handshake: a refused upgrade never becomes a
-WebSocket. Plain HTTP paths are answered there too (``/healthz``, ``/v1/streams``,
-``/v1/stats``, ``/v1/analyze``, ``/<video_id>``).
+WebSocket, bar one kind: a browser extension the allow-list does not know, without the
+right token, gets its socket closed at once with a code that says why (``auth.py``, rule
+2). Plain HTTP paths are answered there too (``/healthz``, ``/v1/streams``, ``/v1/stats``,
+``/v1/analyze``, ``/<video_id>``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import logging
 import re
 import socket
+import weakref
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from typing import Any
@@ -26,7 +29,7 @@ from websockets.http11 import Request, Response
 
 from streamchill.streamer.config import Settings
 from streamchill.streamer.errors import SubscriberDropped
-from streamchill.streamer.server.auth import Gate
+from streamchill.streamer.server.auth import Decision, Gate
 from streamchill.streamer.server.hub import EventHub, Subscription, message_text
 from streamchill.streamer.server.ingest import IngestConnection
 from streamchill.streamer.server.live_session import SessionFactory, analyzer_session
@@ -105,6 +108,11 @@ class DaemonServer:
         self.idle_timeout_s = settings.idle_timeout_s
         self.version = server_version()
         self._server: Server | None = None
+        self._refused: weakref.WeakKeyDictionary[ServerConnection, Decision] = (
+            weakref.WeakKeyDictionary()
+        )
+        """Upgrades the gate refused with a close code, until their handler closes them (a
+        handshake that fails after the gate leaves no entry behind)."""
 
     @property
     def port(self) -> int:
@@ -149,6 +157,9 @@ class DaemonServer:
         if not decision.allowed:
             self.stats.http_refused += 1
             log.warning("refused %s from %s: %s", url.path, _peer(connection), decision.reason)
+            if decision.close_code and url.path in WS_PATHS:
+                self._refused[connection] = decision
+                return None  # the handler closes it with the code, right after the handshake
             return connection.respond(http.HTTPStatus.FORBIDDEN, decision.reason + "\n")
         if url.path in WS_PATHS:
             if url.path == "/v1/events" and self.hub.subscriber_count >= self._max_subscribers():
@@ -184,6 +195,10 @@ class DaemonServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         path = urlsplit(ws.request.path if ws.request else "").path
+        refusal = self._refused.pop(ws, None)
+        if refusal is not None:
+            await ws.close(refusal.close_code, refusal.close_reason)
+            return
         try:
             if path == "/v1/audio":
                 await IngestConnection(ws, self).serve()

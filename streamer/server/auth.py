@@ -10,7 +10,13 @@ Any web page can open a connection to ``ws://127.0.0.1``, so the rules are:
    Browsers always send it on WebSocket upgrades and cross-origin requests, and pages cannot
    forge it, so web pages and ``null`` are refused, token or not. Firefox gives each install
    a random ``moz-extension://<uuid>``, which no allow-list can know in advance: such an
-   origin is paired by the token the user pastes into the options page.
+   origin is paired by the token the user pastes into the options page. Its WebSocket
+   upgrades without the right token are refused *after* the handshake, with close code
+   :data:`CLOSE_MISSING_TOKEN` or :data:`CLOSE_WRONG_TOKEN` (``Decision.close_code``), not
+   HTTP 403: a browser script cannot read a refused upgrade's status, so the extension
+   could not tell a refusal from a daemon restarting; and Firefox counts every failed
+   upgrade against the port and holds the next socket back longer (up to a minute), so an
+   extension refused before its token was pasted would wait that long once it had it.
 3. Without an ``Origin`` (CLI tools, scripts), the token is required, as
    ``Authorization: Bearer <token>`` or ``?token=<token>``; ``/healthz`` is exempt.
 
@@ -43,6 +49,10 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 PUBLIC_PATHS = frozenset({"/healthz"})
 """Paths that need no token (still subject to the Host and Origin rules)."""
 TOKEN_FILE = "token"
+CLOSE_MISSING_TOKEN = 4401
+"""Close code for an extension's socket that presented no token (rule 2)."""
+CLOSE_WRONG_TOKEN = 4403
+"""Close code for an extension's socket whose token is not the daemon's (rule 2)."""
 
 
 def load_or_create_token(config_dir: Path) -> str:
@@ -113,6 +123,10 @@ class Decision:
     via: str = ""
     """How an allowed request proved itself: ``origin``, ``token``, ``extension-token``
     (an extension origin that is not allow-listed, with the token) or ``public``."""
+    close_code: int = 0
+    """Nonzero: a WebSocket upgrade refused this way is completed and then closed with this
+    code and a short reason (an extension without the right token), not answered 403."""
+    close_reason: str = ""
 
 
 class Gate:
@@ -148,8 +162,17 @@ class Gate:
             # token pairs it, on every path (no public exemption for an unknown extension).
             refused = self._token_refusal(headers, url.query)
             if refused:
+                missing = _presented_token(headers, url.query) is None
                 return Decision(
-                    False, 403, f"Origin {_short(origins)} is not allow-listed: {refused}"
+                    False,
+                    403,
+                    f"Origin {_short(origins)} is not allow-listed: {refused}",
+                    close_code=CLOSE_MISSING_TOKEN if missing else CLOSE_WRONG_TOKEN,
+                    close_reason=(
+                        "missing token: `streamchill token` prints it"
+                        if missing
+                        else "wrong token: `streamchill token` prints the daemon's"
+                    ),
                 )
             return Decision(True, via="extension-token")
         if url.path in PUBLIC_PATHS:

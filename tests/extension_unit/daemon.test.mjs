@@ -40,6 +40,11 @@ function fakeSocketClass() {
     close() {
       this.readyState = 3;
     }
+    /** The handshake completed: the browser calls the handler the client set, if any. */
+    open() {
+      this.readyState = 1;
+      if (this.onopen) this.onopen({});
+    }
     /** The daemon went away: the browser closes the socket. */
     drop(code = 1006) {
       this.readyState = 3;
@@ -105,7 +110,7 @@ test("no socket opens until the daemon's /healthz answers, after an outage too (
     await until(() => opened.length === 1, 3000, "the first socket");
     assert.equal(probed.length, 2);
     assert.equal(opened[0].url, "ws://127.0.0.1:1/v1/events?token=t");
-    opened[0].onopen({});
+    opened[0].open();
     opened[0].onmessage({ data: JSON.stringify({ type: "welcome", server: "streamchill/x" }) });
     assert.equal(statuses.at(-1).status, "connected");
     // The daemon goes away: two probes find nobody, and no socket is tried meanwhile.
@@ -171,7 +176,7 @@ test("a socket the browser refuses to construct is one more failed attempt, not 
   }
 });
 
-test("a socket closed before it opened, while /healthz answers, is reported refused (fake socket)", async () => {
+test("a socket the daemon closes with a token code is reported refused, any other close is an outage (fake socket)", async () => {
   const { FakeSocket, opened } = fakeSocketClass();
   const statuses = [];
   const stream = tabStream({
@@ -182,12 +187,19 @@ test("a socket closed before it opened, while /healthz answers, is reported refu
   });
   try {
     await until(() => opened.length === 1, 1000, "the socket");
-    opened[0].drop(1006); // the daemon answered the upgrade 403
+    opened[0].open();
+    opened[0].readyState = 3;
+    opened[0].onclose({ code: 4403, reason: "wrong token: `streamchill token` prints the daemon's" });
     assert.equal(statuses.at(-1).status, "refused");
+    assert.match(statuses.at(-1).reason, /wrong token/);
     await until(() => opened.length === 2, 2000, "the retry");
-    opened[1].onopen({}); // accepted this time, then the daemon goes away
-    assert.deepEqual(opened[1].sent.map((m) => JSON.parse(m).type), ["hello"]);
-    opened[1].drop(1001);
+    // Closed before it opened, while /healthz answered: a daemon restarting, not a refusal.
+    opened[1].drop(1006);
+    assert.equal(statuses.at(-1).status, "unreachable");
+    await until(() => opened.length === 3, 4000, "the next retry");
+    opened[2].open(); // accepted this time, then the daemon goes away
+    assert.deepEqual(opened[2].sent.map((m) => JSON.parse(m).type), ["hello"]);
+    opened[2].drop(1001);
     assert.equal(statuses.at(-1).status, "unreachable");
     assert.equal(statuses.at(-1).code, 1001);
   } finally {
@@ -247,7 +259,7 @@ test("a probe that never settles is given up for a new one, and cannot open a so
   }
 });
 
-test("checkDaemon tells connected, refused, unreachable and a silent daemon apart (fake socket)", async () => {
+test("checkDaemon tells connected, refused, closed, unreachable and a silent daemon apart (fake socket)", async () => {
   const server = await healthServer();
   const address = `127.0.0.1:${server.address().port}`;
   /** A socket the daemon answers as `behave` says, once the caller has wired it. */
@@ -259,7 +271,8 @@ test("checkDaemon tells connected, refused, unreachable and a silent daemon apar
       }
     };
   const welcomes = socketThat((ws) => ws.onmessage({ data: '{"type":"welcome","server":"streamchill/1"}' }));
-  const refuses = socketThat((ws) => ws.onclose({ code: 1006 }));
+  const refuses = socketThat((ws) => ws.onclose({ code: 4401, reason: "missing token: `streamchill token` prints it" }));
+  const restarts = socketThat((ws) => ws.onclose({ code: 1006 }));
   const silent = socketThat(() => {});
   class Throws {
     constructor() {
@@ -267,8 +280,9 @@ test("checkDaemon tells connected, refused, unreachable and a silent daemon apar
     }
   }
   try {
-    assert.deepEqual(await checkDaemon(address, "t", 1000, welcomes), { status: "connected", server: "streamchill/1" });
-    assert.equal((await checkDaemon(address, "", 1000, refuses)).status, "refused");
+    assert.deepEqual(await checkDaemon(address, "t", 1000, welcomes), { status: "connected", server: "streamchill/1", reason: "" });
+    assert.deepEqual(await checkDaemon(address, "", 1000, refuses), { status: "refused", server: "", reason: "missing token: `streamchill token` prints it" });
+    assert.deepEqual(await checkDaemon(address, "t", 1000, restarts), { status: "closed", server: "", reason: "closed with code 1006" });
     assert.equal((await checkDaemon(address, "t", 100, silent)).status, "timeout");
     assert.equal((await checkDaemon(address, "t", 1000, Throws)).status, "unreachable");
     // Nothing at the address: no socket is even tried.
