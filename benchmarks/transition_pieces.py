@@ -80,6 +80,10 @@ class Piece:
         return EXPECTED[self.kind]
 
 
+Timeline = list[tuple[float, MoodState]]
+"""A state machine's events: (media time, state)."""
+
+
 @dataclass
 class Sequence:
     seed: int

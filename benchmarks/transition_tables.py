@@ -1,5 +1,5 @@
-"""The transitions benchmark's Markdown tables: per kind and per family of changes, and the
-late changes."""
+"""The transitions benchmark's Markdown tables: per kind and per family of changes, the
+late changes, and the music clips that flipped or were called speech."""
 
 from __future__ import annotations
 
@@ -48,4 +48,16 @@ def late_table(late: list[dict[str, Any]]) -> str:
     for c in sorted(late, key=lambda c: (c["seed"] is None, c["seed"], c["cut_s"])):
         lines.append(f"| {c['seed']} | {c['cut_s']:.1f} | {c['change']} | {c['from']} | "
                      f"{c['to']} | {_lag(c['lag_s'], 1)} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def restless_table(ours: dict[str, Any]) -> str:
+    """The music clips behind the flips and the music called speech, with how often each was
+    scored (the clips recur: ``music_pieces`` says how many distinct ones the run drew)."""
+    drawn = ours["music_pieces"]
+    lines = [f"music pieces scored: {drawn['scored']}, {drawn['distinct']} distinct clips", "",
+             "| clip | times scored | flips | events called speech |",
+             "|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {r['piece']} | {r['scored']} | {r['flips']} | {r['speech_events']} |"
+              for r in ours["restless_pieces"]]  # fmt: skip
     return "\n".join(lines)

@@ -46,6 +46,24 @@ def test_lag_flips_and_speech_in_music_are_scored_per_piece(bench: dict) -> None
     assert s["late"] == []  # 4 s is within the target
 
 
+def test_the_music_clips_behind_flips_and_speech_are_named_with_how_often_they_were_drawn(
+    bench: dict,
+) -> None:
+    """A few held-out clips recur across sequences: the figures must say whose they are."""
+    piece, t = bench["p"].Piece, bench["t"]
+    pieces = [piece("calm", "song", 0.0, 20.0), piece("aggressive", "staccato", 20.0, 40.0)]
+    staccato = [(float(t_), MoodState.AGGRESSIVE) for t_ in range(24, 41)]
+    staccato[6] = (30.0, MoodState.SPEECH)  # called speech once, 10 s in: two flips
+    timeline = [(float(t_), MoodState.CALM) for t_ in range(3, 21)] + staccato
+    once = t.score(pieces, [True, True], timeline)
+    again = t.score(pieces, [True, True], [(x, MoodState.CALM) for x, _ in timeline[:18]])
+    result = t.summarize([once, again])
+    assert result["music_pieces"] == {"scored": 4, "distinct": 2}
+    assert result["restless_pieces"] == [
+        {"piece": "staccato", "scored": 2, "flips": 2, "speech_events": 1}
+    ]
+
+
 def test_a_piece_never_followed_is_an_infinite_lag(bench: dict) -> None:
     piece = bench["p"].Piece
     pieces = [piece("calm", "a", 0.0, 30.0), piece("neutral", "b", 30.0, 60.0)]
