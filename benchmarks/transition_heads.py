@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,9 +39,8 @@ import numpy as np
 from machine import ROOT
 from streamchill.analyzer.heads import LogisticHead
 from streamchill.analyzer.models_bundle import ModelBundle, shared_models
+from transition_pieces import CLIP_KINDS, HEAD_REPORT
 
-HELD_OUT_KINDS = ("neutral", "speech", "speech_over_music")
-"""The kinds whose sources the shipped speech head heard: their pieces are held out per sequence."""
 SHIPPED_C = 0.3
 """The shipped speech head's regularisation (``trained_on`` in models/speech_head.json)."""
 PLATT_SPLITS = 5
@@ -61,11 +61,10 @@ def sources(row: dict[str, str]) -> list[str]:
 def sequence_sources(
     pieces: Iterable[tuple[str, str]], by_clip: dict[str, dict[str, str]]
 ) -> frozenset[str]:
-    """The sources of a sequence's (kind, clip id) pieces that its speech heads must not
-    hear: every source of its neutral, speech and voice-over clips."""
-    return frozenset(
-        s for kind, clip in pieces if kind in HELD_OUT_KINDS for s in sources(by_clip[clip])
-    )
+    """The sources of a sequence's (kind, clip id) pieces that its heads must not hear: every
+    source of every clip (silence and tones have none)."""
+    clips = [by_clip[clip] for kind, clip in pieces if kind in CLIP_KINDS]
+    return frozenset(s for row in clips for s in sources(row))
 
 
 def training_rows(
@@ -102,6 +101,13 @@ class HeldOutHeads:
 
         self.student = aligned_on(_load(STUDENT_FEATURES), self.teacher)
         self.base = shared_models()
+        from calm_judgement import VARIANTS, clip_set
+        from train_heads import Dataset
+
+        calm_ds = Dataset(self.rows, self.student)
+        self.calm_clips = clip_set(calm_ds, calm_ds.tags, calm_ds.x[:, :200], calm_ds.mtt)
+        shipped = json.loads(HEAD_REPORT.read_text(encoding="utf-8"))["calm"]["shipped"]
+        self.calm_variant = next(v for v in VARIANTS if v.name == shipped)
         self._fitted: dict[frozenset[str], tuple[ModelBundle, int]] = {}
         self.training_clips: list[int] = []
         """Speech and voice-over clips each sequence's head fitted on, in order of use."""
@@ -164,6 +170,7 @@ class HeldOutHeads:
 
         bundle = dataclasses.replace(
             self.base,
+            calm=self._calm(left_out, tag),
             speech=head("speech", self.base.speech.version, params),
             speech_student=head(
                 "speech_student",
@@ -172,3 +179,16 @@ class HeldOutHeads:
             ),
         )
         return bundle, int(y_clip.sum())
+
+    def _calm(self, left_out: frozenset[str], tag: str) -> LogisticHead:
+        """The shipped calm head with its correction fitted on the development sources
+        outside ``left_out`` (the set-aside ones never: the shipped recipe)."""
+        cs = self.calm_clips
+        dev = ~np.isin(cs.sources, [*self.holdout, *left_out])
+        self.calm_variant.fit(cs.subset(np.flatnonzero(dev)))
+        p = self.calm_variant.last_params
+        return dataclasses.replace(
+            self.base.calm, version=f"{self.base.calm.version}-{tag}", mean=p["mean"],
+            scale=p["scale"], coef=p["coef"], intercept=p["intercept"],
+            correction_bound=p["bound"],
+        )  # fmt: skip

@@ -109,17 +109,20 @@ def holdout_sources(head_report: Path = HEAD_REPORT) -> list[str]:
 
 
 def clip_pool(
-    manifest: Path = MANIFEST, head_report: Path = HEAD_REPORT, kinds: tuple[str, ...] = CLIP_KINDS
+    manifest: Path = MANIFEST,
+    kinds: tuple[str, ...] = CLIP_KINDS,
+    music_sources: set[str] | None = None,
 ) -> dict[str, list[tuple[str, Path]]]:
-    """(clip id, wav path) per kind: held-out music, all neutral and speech clips."""
-    held_out = set(holdout_sources(head_report))
+    """(clip id, wav path) per kind: every devset clip of it, calm and aggressive ones only
+    from ``music_sources`` if given."""
     pool: dict[str, list[tuple[str, Path]]] = {k: [] for k in CLIP_KINDS if k in kinds}
     with manifest.open(encoding="utf-8") as f:
         for row in csv.DictReader(f):
             label, clip = row["label"], row["clip_id"]
             if label not in pool or clip.startswith("check-"):
                 continue
-            if label in ("calm", "aggressive") and row["package"] not in held_out:
+            mood = label in ("calm", "aggressive")
+            if mood and music_sources is not None and row["package"] not in music_sources:
                 continue
             path = DEVSET / label / f"{clip}.wav"
             if path.exists():

@@ -227,14 +227,15 @@ def _finite(x: float) -> float | None:
 
 def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
             manifest: Path = MANIFEST, head_report: Path = HEAD_REPORT,
-            shipped_heads: bool = False, config: AnalyzerConfig | None = None,
-            log: Any = None) -> dict[str, Any]:  # fmt: skip
+            shipped_heads: bool = False, all_music: bool = False,
+            config: AnalyzerConfig | None = None, log: Any = None) -> dict[str, Any]:  # fmt: skip
     """Build, run and score every sequence; the summary for ours and for the naive one.
 
     Unless ``shipped_heads``, each sequence is judged by speech heads fitted without the
     sources of its neutral and speech pieces (``transition_heads.py``).
     """
-    pool = clip_pool(manifest, head_report, kinds)
+    music = None if all_music else set(holdout_sources(head_report))
+    pool = clip_pool(manifest, kinds, music)
     held_out = None
     if not shipped_heads:
         held_out = HeldOutHeads(manifest, set(holdout_sources(head_report)))
@@ -340,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
         help="judge every piece with the shipped heads (none held out)",
     )
     parser.add_argument(
+        "--all-music",
+        action="store_true",
+        help="calm and aggressive pieces from every source, not only the five set-aside games",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -367,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown kinds {sorted(unknown)}; choose from {', '.join(WEIGHTS)}")
     result = measure(size, kinds=kinds, manifest=args.manifest, head_report=args.head_report,
-                     shipped_heads=args.shipped_heads, config=config_from(args.set),
+                     shipped_heads=args.shipped_heads, all_music=args.all_music,
+                     config=config_from(args.set),
                      log=log)  # fmt: skip
     elapsed = time.perf_counter() - started
     from streamchill.analyzer.models_bundle import shared_models
@@ -389,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f" --seeds {args.seeds}" if args.seeds else "")
         + (f" --first-seed {args.first_seed}" if args.first_seed else "")
         + (" --shipped-heads" if args.shipped_heads else "")
+        + (" --all-music" if args.all_music else "")
         + "".join(f" --set {kv}" for kv in args.set),
         "elapsed_s": round(elapsed, 1),
         "machine": describe(),
