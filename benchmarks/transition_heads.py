@@ -13,7 +13,13 @@ gives the speech logit of the patches the student judges alone, is distilled aga
 ``models/tools/student_cascade.py`` distils the shipped one (a ridge of that teacher head's
 patch logit on the student's outputs, same clips), so neither head has heard the
 sequence's pieces. The calm head never fitted on neutral or speech clips
-(``calm_judgement.py`` leaves them out), so it stays as shipped.
+(``calm_judgement.py`` leaves them out), and the music comes from the five games it set
+aside before any fit, so it stays as shipped. With ``--all-music`` the music may come from
+every source: the calm judgement is an untrained tag mapping (the MSD + MTT prior) plus a
+correction bounded to one logit fitted within the development sources, and that correction
+is fitted again per sequence on the development sources it does not draw from (same
+variant, the student's features; fitted on all of them it gives the shipped numbers
+exactly), the calibration and decision maps staying the shipped ones.
 
 Until issue 20's seventh round the sources were dealt to two folds instead, and a sequence
 was judged by a head fitted without half of them: the head for odd seeds heard espeak-ng
@@ -90,7 +96,7 @@ class HeldOutHeads:
     same sources share one.
     """
 
-    def __init__(self, manifest: Path, holdout: set[str]) -> None:
+    def __init__(self, manifest: Path, holdout: set[str], *, refit_calm: bool = False) -> None:
         with manifest.open(encoding="utf-8") as f:
             self.rows = [r for r in csv.DictReader(f) if "check=" not in r.get("recipe", "")]
         self.by_clip = {r["clip_id"]: r for r in self.rows}
@@ -101,6 +107,9 @@ class HeldOutHeads:
 
         self.student = aligned_on(_load(STUDENT_FEATURES), self.teacher)
         self.base = shared_models()
+        self.refit_calm = refit_calm
+        """Fit the calm head's correction per sequence too (its music may come from the
+        development sources): ``--all-music``."""
         from calm_judgement import VARIANTS, clip_set
         from train_heads import Dataset
 
@@ -125,7 +134,8 @@ class HeldOutHeads:
         """What judged the sequences, for the results file."""
         heard = self.training_clips
         return {
-            "fitted": "per sequence, without the sources of its neutral and speech pieces",
+            "fitted": "per sequence, without the sources of its pieces"
+            + (" (speech head; calm head's correction)" if self.refit_calm else " (speech head)"),
             "speech_clips_heard": {
                 "min": min(heard),
                 "median": int(np.median(heard)),
@@ -170,7 +180,7 @@ class HeldOutHeads:
 
         bundle = dataclasses.replace(
             self.base,
-            calm=self._calm(left_out, tag),
+            calm=self._calm(left_out, tag) if self.refit_calm else self.base.calm,
             speech=head("speech", self.base.speech.version, params),
             speech_student=head(
                 "speech_student",

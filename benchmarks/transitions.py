@@ -238,7 +238,7 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
     pool = clip_pool(manifest, kinds, music)
     held_out = None
     if not shipped_heads:
-        held_out = HeldOutHeads(manifest, set(holdout_sources(head_report)))
+        held_out = HeldOutHeads(manifest, set(holdout_sources(head_report)), refit_calm=all_music)
     scores: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": []}
     excluded: list[str] = []
     verdicts = Verdicts(shared_models())

@@ -84,7 +84,7 @@ def test_a_clip_that_fades_to_silence_ends_where_the_music_stops(bench: dict) ->
     assert abs(len(cut) - len(music)) <= rate // 10
 
 
-def test_a_sequence_is_judged_by_a_speech_head_that_never_heard_its_sources(bench: dict) -> None:
+def test_a_sequence_is_judged_by_heads_that_never_heard_its_sources(bench: dict) -> None:
     h = bench["h"]
     rows = [
         {"label": "speech", "package": "voice-a", "clip_id": "a1"},
@@ -98,14 +98,14 @@ def test_a_sequence_is_judged_by_a_speech_head_that_never_heard_its_sources(benc
         {"label": "calm", "package": "held-game", "clip_id": "h1"},
     ]
     by_clip = {r["clip_id"]: r for r in rows}
-    # A voice-over names its voice and its bed; the calm and aggressive pieces (from the
-    # calm head's held-out games) leave nothing out of the speech head.
-    pieces = [("calm", "h1"), ("speech_over_music", "bc"), ("aggressive", "e1")]
+    # A voice-over names its voice and its bed; every other piece its package; silence and
+    # tones have none.
+    pieces = [("calm", "h1"), ("speech_over_music", "bc"), ("silence", "silence")]
     left_out = h.sequence_sources(pieces, by_clip)
-    assert left_out == {"voice-b", "game-c"}
+    assert left_out == {"held-game", "voice-b", "game-c"}
     heard = {r["clip_id"] for r in h.training_rows(rows, set(left_out), {"held-game"})}
-    # Every clip sharing a source with the sequence's voice-over goes, music of its bed too;
-    # the held-out games never train it.
+    # Every clip sharing a source with the sequence's pieces goes, music of the voice-over's
+    # bed too; the calm head's set-aside games never train it.
     assert heard == {"a1", "a2", "ad", "e1"}
 
 
