@@ -349,6 +349,18 @@ class AnalyzerConfig:
     """Noise: bands with no temporal structure (median lag-64 ms autocorrelation below
     ``noise_autocorr``) whose 0.5 s block means barely move (below ``noise_block_spread``).
     Music: autocorrelation 0.4+ (calm) or block spread 0.07+ (harsh aggressive)."""
+    noise_confirm_hops: int = 3
+    """Inside music the state has judged (a settled calm, aggressive or neutral), it takes
+    audio for noise only once the noise check has passed on this many hops in a row; at the
+    start, after a pause or a tone, and for a steady tone, at once. Soft sustained
+    music passes it for a hop or two now and then: on the transitions benchmark with
+    ``--all-music`` openclonk-luciddream-3 and flare-wind-ambient-0 went calm -> neutral
+    (``noise``) -> calm every 4-6 s (18 flips in four draws), each ``noise`` stretch 1-2 hops
+    long. With 3: flips in steady music 4 -> 2 (seeds 0-31), 8 -> 4 (64-127), 11 -> 11
+    (128-191; hw-underwater-0 flipped so), and with ``--all-music`` 27 -> 23 and
+    35 -> 23; no change later than 5 s more or fewer, into silence or a tone 0.1-0.2 s later
+    at p90 (3.7-3.9 s: a cut from music to a tone can read as noise for a hop first). 1: as
+    before (every hop's check is the state's)."""
 
     @property
     def calm_thresholds(self) -> tuple[float, ...]:
@@ -380,6 +392,8 @@ class AnalyzerConfig:
             and self.speech_cue_hold_logit <= self.speech_cue_logit
         ):
             raise ValueError("the speech cue's hold levels must be <= its entry levels")
+        if self.noise_confirm_hops < 1:
+            raise ValueError("noise_confirm_hops must be >= 1")
         if self.settled_patch_stride < 1:
             raise ValueError("settled_patch_stride must be >= 1")
         if self.speech_confirm_patches < 1 or self.confident_after_patches < 1:

@@ -120,6 +120,8 @@ class Session:
         """Mel frame where the newest voting (audible, not steady) patch ends."""
         self._quiet_until = 0
         """Mel frame of the newest hop that was silent or a steady tone."""
+        self._noise_hops = 0
+        """Hops in a row whose noise check passed (``noise_confirm_hops``)."""
         self._machine = MoodStateMachine(c)
         self._cascade = Cascade.from_config(c, stream=stream)
         self._danceability = 0.0
@@ -235,6 +237,13 @@ class Session:
             return None  # nothing to say before the first patch
         silent = self._is_silent()
         steady_kind = None if silent else self._steady_kind()
+        self._noise_hops = self._noise_hops + 1 if steady_kind == "noise" else 0
+        if (
+            steady_kind == "noise"
+            and self._noise_hops < c.noise_confirm_hops
+            and self._machine.settled
+        ):
+            steady_kind = None  # inside judged music a hop or two of it is soft music, not noise
         steady = steady_kind is not None
         seg = self._segments.current(self._mel_ring.total)
         bundle = self._models

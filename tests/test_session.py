@@ -252,3 +252,24 @@ def test_a_finished_session_is_freed_at_once_not_by_the_garbage_collector() -> N
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_a_hop_or_two_that_passes_the_noise_check_inside_music_is_not_noise(
+    examples_16k: dict,
+) -> None:
+    """Soft sustained music passes the noise check for a hop or two now and then; inside
+    music the state has judged, noise takes ``noise_confirm_hops`` hops in a row. A longer
+    stretch of noise is still noise, and noise at the start is noise at once (above)."""
+    calm = examples_16k["calm"][: 16_000 * 16]
+    burst = np.concatenate([calm, white_noise(4.0) * 0.3, calm[: 16_000 * 8]])
+    in_burst = [e for e in run_session(burst) if 16.0 < e.media_time_s <= 21.0]
+    assert MoodState.CALM in {e.state for e in in_burst}
+    assert all(e.reason != "noise" for e in in_burst), [
+        (e.media_time_s, e.reason) for e in in_burst
+    ]
+    # The same audio with every hop's check taken at its word: the burst flips the state.
+    every_hop = run_session(burst, config=AnalyzerConfig(noise_confirm_hops=1))
+    assert any(e.reason == "noise" for e in every_hop if 16.0 < e.media_time_s <= 21.0)
+    long_noise = np.concatenate([calm, white_noise(8.0) * 0.3])
+    last = run_session(long_noise)[-1]
+    assert (last.state, last.reason) == (MoodState.NEUTRAL, "noise")
