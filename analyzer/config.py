@@ -357,10 +357,10 @@ class AnalyzerConfig:
     ``--all-music`` openclonk-luciddream-3 and flare-wind-ambient-0 went calm -> neutral
     (``noise``) -> calm every 4-6 s (18 flips in four draws), each ``noise`` stretch 1-2 hops
     long. With 3: flips in steady music 4 -> 2 (seeds 0-31), 8 -> 4 (64-127), 11 -> 11
-    (128-191), and with ``--all-music`` 27 -> 23 and
-    35 -> 23; no change later than 5 s more or fewer, into silence or a tone 0.1-0.2 s later
-    at p90 (3.7-3.9 s: a cut from music to a tone can read as noise for a hop first). 1: as
-    before (every hop's check is the state's)."""
+    (128-191), and with ``--all-music`` 27 -> 23 and 35 -> 23; no change later than 5 s
+    more or fewer, into silence or a tone 0.1-0.2 s later at p90 (3.7-3.9 s: a cut from
+    music to a tone can read as noise for a hop first). 1: as before (every hop's check is
+    the state's)."""
 
     @property
     def calm_thresholds(self) -> tuple[float, ...]:
