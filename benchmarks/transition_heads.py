@@ -73,12 +73,19 @@ def sequence_sources(
     return frozenset(s for row in clips for s in sources(row))
 
 
+def _tools_importable() -> None:
+    """Put ``models/tools`` (the build-time recipes) on the import path, once."""
+    tools = str(ROOT / "models" / "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+
+
 def training_rows(
     rows: list[dict[str, str]], left_out: set[str], holdout: set[str]
 ) -> list[dict[str, str]]:
     """The clips a held-out speech head may fit on: speech or music sharing no source with
     ``left_out`` (the sequence's) nor with ``holdout`` (the calm head's)."""
-    sys.path.insert(0, str(ROOT / "models" / "tools"))
+    _tools_importable()
     from train_heads import MUSIC_LABELS, SPEECH_LABELS
 
     return [
@@ -90,7 +97,8 @@ def training_rows(
 
 
 class HeldOutHeads:
-    """Per sequence, the models with speech heads fitted without the sequence's sources.
+    """Per sequence, the models with heads fitted without the sequence's sources (the speech
+    heads; with ``refit_calm`` the calm head's correction too).
 
     A fit takes ~0.3 s once the feature caches are loaded; sequences that leave out the
     same sources share one.
@@ -102,27 +110,29 @@ class HeldOutHeads:
         self.by_clip = {r["clip_id"]: r for r in self.rows}
         self.holdout = holdout
         self.teacher = _load(FEATURES)
-        sys.path.insert(0, str(ROOT / "models" / "tools"))
+        _tools_importable()
         from student_cascade import aligned_on
 
         self.student = aligned_on(_load(STUDENT_FEATURES), self.teacher)
         self.base = shared_models()
         self.refit_calm = refit_calm
         """Fit the calm head's correction per sequence too (its music may come from the
-        development sources): ``--all-music``."""
-        from calm_judgement import VARIANTS, clip_set
-        from train_heads import Dataset
+        development sources): ``--all-music``. The calm clips and the variant are read only
+        then."""
+        if refit_calm:
+            from calm_judgement import VARIANTS, clip_set
+            from train_heads import Dataset
 
-        calm_ds = Dataset(self.rows, self.student)
-        self.calm_clips = clip_set(calm_ds, calm_ds.tags, calm_ds.x[:, :200], calm_ds.mtt)
-        shipped = json.loads(HEAD_REPORT.read_text(encoding="utf-8"))["calm"]["shipped"]
-        self.calm_variant = next(v for v in VARIANTS if v.name == shipped)
+            calm_ds = Dataset(self.rows, self.student)
+            self.calm_clips = clip_set(calm_ds, calm_ds.tags, calm_ds.x[:, :200], calm_ds.mtt)
+            shipped = json.loads(HEAD_REPORT.read_text(encoding="utf-8"))["calm"]["shipped"]
+            self.calm_variant = next(v for v in VARIANTS if v.name == shipped)
         self._fitted: dict[frozenset[str], tuple[ModelBundle, int]] = {}
         self.training_clips: list[int] = []
         """Speech and voice-over clips each sequence's head fitted on, in order of use."""
 
     def bundle(self, pieces: Iterable[tuple[str, str]]) -> ModelBundle:
-        """The shipped models with speech heads that never heard these pieces' sources."""
+        """The shipped models with heads that never heard these pieces' sources."""
         left_out = sequence_sources(pieces, self.by_clip)
         if left_out not in self._fitted:
             self._fitted[left_out] = self._fit(left_out)

@@ -231,14 +231,15 @@ def measure(size: dict[str, int], *, kinds: tuple[str, ...] = tuple(WEIGHTS),
             config: AnalyzerConfig | None = None, log: Any = None) -> dict[str, Any]:  # fmt: skip
     """Build, run and score every sequence; the summary for ours and for the naive one.
 
-    Unless ``shipped_heads``, each sequence is judged by speech heads fitted without the
-    sources of its neutral and speech pieces (``transition_heads.py``).
+    Unless ``shipped_heads``, each sequence is judged by heads fitted without the sources of
+    its pieces (``transition_heads.py``). Calm and aggressive pieces come from the set-aside
+    games, or with ``all_music`` from every source.
     """
-    music = None if all_music else set(holdout_sources(head_report))
-    pool = clip_pool(manifest, kinds, music)
+    set_aside = set(holdout_sources(head_report))
+    pool = clip_pool(manifest, kinds, None if all_music else set_aside)
     held_out = None
     if not shipped_heads:
-        held_out = HeldOutHeads(manifest, set(holdout_sources(head_report)), refit_calm=all_music)
+        held_out = HeldOutHeads(manifest, set_aside, refit_calm=all_music)
     scores: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": []}
     excluded: list[str] = []
     verdicts = Verdicts(shared_models())

@@ -53,6 +53,13 @@ CLOSE_MISSING_TOKEN = 4401
 """Close code for an extension's socket that presented no token (rule 2)."""
 CLOSE_WRONG_TOKEN = 4403
 """Close code for an extension's socket whose token is not the daemon's (rule 2)."""
+MISSING_TOKEN = "missing token (Authorization: Bearer, or ?token=)"
+WRONG_TOKEN = "wrong token"
+EXTENSION_CLOSE = {
+    MISSING_TOKEN: (CLOSE_MISSING_TOKEN, "missing token: `streamchill token` prints it"),
+    WRONG_TOKEN: (CLOSE_WRONG_TOKEN, "wrong token: `streamchill token` prints the daemon's"),
+}
+"""A token refusal -> the close code and short reason an extension's socket gets (rule 2)."""
 
 
 def load_or_create_token(config_dir: Path) -> str:
@@ -162,17 +169,13 @@ class Gate:
             # token pairs it, on every path (no public exemption for an unknown extension).
             refused = self._token_refusal(headers, url.query)
             if refused:
-                missing = _presented_token(headers, url.query) is None
+                code, why = EXTENSION_CLOSE[refused]
                 return Decision(
                     False,
                     403,
                     f"Origin {_short(origins)} is not allow-listed: {refused}",
-                    close_code=CLOSE_MISSING_TOKEN if missing else CLOSE_WRONG_TOKEN,
-                    close_reason=(
-                        "missing token: `streamchill token` prints it"
-                        if missing
-                        else "wrong token: `streamchill token` prints the daemon's"
-                    ),
+                    close_code=code,
+                    close_reason=why,
                 )
             return Decision(True, via="extension-token")
         if url.path in PUBLIC_PATHS:
@@ -186,9 +189,9 @@ class Gate:
         """Why the presented token does not open the gate; empty if it does."""
         presented = _presented_token(headers, query)
         if presented is None:
-            return "missing token (Authorization: Bearer, or ?token=)"
+            return MISSING_TOKEN
         if not hmac.compare_digest(presented.encode(), self._token):
-            return "wrong token"
+            return WRONG_TOKEN
         return ""
 
 
