@@ -265,6 +265,14 @@ class AnalyzerConfig:
     silence_db: float = -55.0
     """Audio whose level stays below this (dBFS) over ``silence_span_s`` is silence."""
     silence_span_s: float = 1.5
+    music_rest_s: float = 2.0
+    """Inside music the state has judged (a settled calm, aggressive or neutral), silence
+    needs this long below ``silence_db``, not ``silence_span_s``: a piece's rests and
+    decays are part of the piece. On the transitions benchmark with ``--all-music`` (seeds
+    0-31) 0ad-albian-nocturne-1, which decays below -55 dBFS for 1.0-1.5 s twice, went
+    calm -> silence -> calm: flips in steady music 9 -> 7, nothing else moved; music ->
+    silence 2.3-2.5 -> 2.6-3.0 s at p90 on the default samples. 2.5 and 3.0 s fixed the same
+    flips and took 3 and 4 s into silence."""
 
     novelty_threshold: float = 0.9
     """Distance (in units of the segment's own spread) between the mean log-mel of the last
@@ -394,6 +402,8 @@ class AnalyzerConfig:
             raise ValueError("the speech cue's hold levels must be <= its entry levels")
         if self.noise_confirm_hops < 1:
             raise ValueError("noise_confirm_hops must be >= 1")
+        if not 0 < self.silence_span_s <= self.music_rest_s <= self.window_s:
+            raise ValueError("need 0 < silence_span_s <= music_rest_s <= window_s")
         if self.settled_patch_stride < 1:
             raise ValueError("settled_patch_stride must be >= 1")
         if self.speech_confirm_patches < 1 or self.confident_after_patches < 1:

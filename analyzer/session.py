@@ -235,7 +235,7 @@ class Session:
         fresh = fresh and (new_segment or not self._segments.awaiting_second)
         if not self._segments.has_patches and self.last_event is None:
             return None  # nothing to say before the first patch
-        silent = self._is_silent()
+        silent = self._is_silent(c.music_rest_s if self._machine.settled else c.silence_span_s)
         steady_kind = None if silent else self._steady_kind()
         self._noise_hops = self._noise_hops + 1 if steady_kind == "noise" else 0
         if (
@@ -389,10 +389,9 @@ class Session:
             self._segments.propose_change(change)
             self._schedule.realign(change)
 
-    def _is_silent(self) -> bool:
-        c = self.config
-        span = self._power_ring.last(int(c.silence_span_s * FRAMES_PER_S))
-        return len(span) == 0 or float(level_db(float(span.max()))) < c.silence_db
+    def _is_silent(self, span_s: float) -> bool:
+        span = self._power_ring.last(int(span_s * FRAMES_PER_S))
+        return len(span) == 0 or float(level_db(float(span.max()))) < self.config.silence_db
 
     def _steady_kind(self) -> str | None:
         return steady_kind(self._mel_ring.last(PATCH_FRAMES), self.config)

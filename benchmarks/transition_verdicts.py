@@ -114,9 +114,11 @@ class Verdicts:
     def right(self, piece: Piece, audio: np.ndarray, heads: ModelBundle) -> bool:
         """Is the piece judged as its label, over the whole piece and over its opening?
 
-        Calm and aggressive as the verdict of ``streamchill analyze`` has it (calm probability
-        at or above 0.5, or below); neutral when it lies in the state machine's neutral band;
-        speech kinds at a speech probability of 0.5 or more. The opening must agree too: the
+        Calm, aggressive and neutral on the state's own bars (calm probability at or above
+        ``calm_enter``, at or below ``aggressive_enter``, or between them); speech kinds at a
+        speech probability of 0.5 or more. A calm piece at 0.55 is neutral to the state
+        (the neutral band says "not sure"), and so is a neutral piece at 0.55: the verdict
+        gives the one answer the state can give to both. The opening must agree too: the
         state is asked to follow a piece within 5 s, on what it has heard by then, so a
         neutral piece that opens calm is not the state's to follow as neutral. (Only the
         opening's calm judgement counts for music: the speech probability of a few patches
@@ -154,9 +156,9 @@ def judged_as(
         return speech >= 0.5
     if speech >= 0.5 and not mood_only:
         return False
-    if kind == "calm":
-        return calm >= 0.5
-    if kind == "aggressive":
-        return calm < 0.5
     c = AnalyzerConfig()
+    if kind == "calm":
+        return calm >= c.calm_enter
+    if kind == "aggressive":
+        return calm <= c.aggressive_enter
     return c.aggressive_enter < calm < c.calm_enter

@@ -114,6 +114,21 @@ def test_music_then_pause_goes_silent_within_two_seconds(examples_16k: dict) -> 
     assert 10.0 < silent_at <= 12.0
 
 
+def test_a_rest_inside_judged_music_is_part_of_the_music(examples_16k: dict) -> None:
+    """A piece's rests and decays fall below the silence level for a second or two; inside
+    music the state has judged, silence takes ``music_rest_s``. A real pause still goes
+    silent within two seconds (above)."""
+    calm = examples_16k["calm"][: int(16_000 * 16.3)]
+    rest = np.zeros(int(16_000 * 1.8), np.float32)  # 16.3-18.1 s: the hop at 18 s is inside it
+    with_rest = np.concatenate([calm, rest, calm[: 16_000 * 8]])
+    around = [e for e in run_session(with_rest) if 16.0 < e.media_time_s <= 22.0]
+    seen = [(e.media_time_s, e.state.value) for e in around]
+    assert {e.state for e in around} == {MoodState.CALM}, seen
+    # Taken at the plain silence span, the same rest flips the state.
+    plain = run_session(with_rest, config=AnalyzerConfig(music_rest_s=1.5))
+    assert MoodState.SILENCE in {e.state for e in plain if 16.0 < e.media_time_s <= 22.0}
+
+
 @pytest.mark.parametrize(
     "signal",
     [sine(440, 12), sine(1000, 12, amp=0.1), mains_hum(12), white_noise(12), pink_noise(12)],
