@@ -190,12 +190,11 @@ class ReconnectingSocket {
 
   /**
    * Run a retry that is overdue, or start over from a probe that outlived its timeout. Called
-   * on traffic that arrives anyway (a tab's PCM, ten times a second): the retries must not
-   * rest on timers alone. In the Firefox end-to-end test, with the event page `running`, a
-   * retry scheduled 0.27 s after the daemon left never ran in 40 s (once in a few full-suite
-   * runs, never alone). Not proven why; likely Firefox's timer throttling of a hidden document,
-   * from which open WebSockets exempt it until the daemon leaves. Cheap when nothing is
-   * overdue: two comparisons.
+   * on traffic that arrives anyway (a tab's PCM, ten times a second), so the retries do not
+   * rest on timers alone: browsers may throttle the timers of a hidden document. A safeguard,
+   * not a fix for a seen stall: the "retry that never ran" once blamed on timers was the
+   * Firefox test reading the live state just after its second daemon had stopped
+   * (docs/extension.md). Cheap when nothing is overdue: two comparisons.
    */
   kick(now = Date.now()) {
     if (this.stopped) return;
