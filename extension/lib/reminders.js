@@ -4,8 +4,9 @@
 //
 // The rules, in the order `decide` checks them:
 //   1. reminders enabled;
-//   2. the music has been *continuously* calm for `calmMinutes` (any other state —
-//      speech, silence, neutral, aggressive, warming_up — or a gap in events resets it);
+//   2. the music is calm now and has been calm for `calmMinutes` (speech, or a gap in
+//      events, resets it at once; silence, neutral, aggressive or warming_up reset it when
+//      they last STREAK_GRACE_MS);
 //   3. not snoozed;
 //   4. not inside quiet hours (which may wrap midnight);
 //   5. fewer than `dailyCap` offers today;
@@ -15,9 +16,19 @@
 /** Gap between two mood events, in ms, after which a calm streak counts as broken. */
 export const MAX_EVENT_GAP_MS = 15_000;
 
+/**
+ * A stretch of silence, neutral, aggressive or warming_up shorter than this, between calm
+ * events, does not break a calm streak. The daemon's state follows a passage of a few
+ * seconds that the judgement puts across the neutral band (on the transitions benchmark's
+ * broadest sample, 10-17 such flips per hour of steady music, each 3-10 s), and a calm
+ * playlist pauses a few seconds between tracks: neither is the end of the calm music.
+ * Speech breaks it at once (a talk is never the music's).
+ */
+export const STREAK_GRACE_MS = 20_000;
+
 export const DEFAULT_REMINDER_SETTINGS = Object.freeze({
   enabled: true,
-  /** Minutes of continuous calm music before an offer. */
+  /** Minutes of a calm streak (see STREAK_GRACE_MS) before an offer. */
   calmMinutes: 10,
   /** Snooze lengths offered, in minutes. */
   snoozeOptionsMinutes: [15, 30, 60],
@@ -36,6 +47,8 @@ export function initialReminderState() {
   return {
     /** Epoch ms when the current calm streak began, or null. */
     calmSinceMs: null,
+    /** Epoch ms when the current run of non-calm events began, or null while calm. */
+    otherSinceMs: null,
     /** Epoch ms of the last mood event seen. */
     lastEventMs: null,
     /** Epoch ms until which no offer is made. */
@@ -79,22 +92,31 @@ export function localClock(date) {
 }
 
 /**
- * Fold one mood event into the state. Only `calm` continues a streak; every other state
- * (and a gap of more than MAX_EVENT_GAP_MS since the previous event) resets it.
+ * Fold one mood event into the state. `calm` starts or continues a streak; `speech` (and a
+ * gap of more than MAX_EVENT_GAP_MS since the previous event) ends it at once; any other
+ * state ends it once it has lasted STREAK_GRACE_MS.
  */
 export function onMoodEvent(state, moodState, nowMs) {
   const next = { ...state };
   const gap = state.lastEventMs == null ? Infinity : nowMs - state.lastEventMs;
-  if (moodState === "calm") {
-    if (state.calmSinceMs == null || gap > MAX_EVENT_GAP_MS) next.calmSinceMs = nowMs;
-  } else {
+  if (gap > MAX_EVENT_GAP_MS) {
     next.calmSinceMs = null;
+    next.otherSinceMs = null;
+  }
+  if (moodState === "calm") {
+    if (next.calmSinceMs == null) next.calmSinceMs = nowMs;
+    next.otherSinceMs = null;
+  } else {
+    next.otherSinceMs = next.otherSinceMs ?? nowMs;
+    if (moodState === "speech" || nowMs - next.otherSinceMs >= STREAK_GRACE_MS) {
+      next.calmSinceMs = null;
+    }
   }
   next.lastEventMs = nowMs;
   return next;
 }
 
-/** Minutes of continuous calm so far (0 when not calm). */
+/** Minutes of the calm streak so far, short interruptions included (0 when none). */
 export function calmMinutes(state, nowMs) {
   if (state.calmSinceMs == null) return 0;
   return Math.max(0, nowMs - state.calmSinceMs) / 60_000;
@@ -107,6 +129,7 @@ export function calmMinutes(state, nowMs) {
 export function decide(state, settings, ctx) {
   const s = { ...DEFAULT_REMINDER_SETTINGS, ...settings };
   if (!s.enabled) return { offer: false, reason: "disabled" };
+  if (state.otherSinceMs != null) return { offer: false, reason: "not_calm_now" };
   if (calmMinutes(state, ctx.nowMs) < s.calmMinutes) return { offer: false, reason: "not_calm_long_enough" };
   if (ctx.nowMs < (state.snoozedUntilMs || 0)) return { offer: false, reason: "snoozed" };
   if (inQuietHours(s.quietHours, ctx.minuteOfDay)) return { offer: false, reason: "quiet_hours" };

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   initialReminderState, onMoodEvent, decide, recordOffer, snooze, clearSnooze, inQuietHours,
-  parseClock, calmMinutes, localClock, MAX_EVENT_GAP_MS,
+  parseClock, calmMinutes, localClock, MAX_EVENT_GAP_MS, STREAK_GRACE_MS,
 } from "../../extension/lib/reminders.js";
 
 const MIN = 60_000;
@@ -26,16 +26,43 @@ test("offers after N minutes of continuous calm, not before", () => {
   assert.deepEqual(v, { offer: true, reason: "calm" });
 });
 
-for (const other of ["speech", "silence", "neutral", "aggressive", "warming_up"]) {
-  test(`${other} resets the calm streak`, () => {
+test("speech ends the calm streak at once", () => {
+  let s = feed(initialReminderState(), "calm", T0, 9 * 60);
+  s = onMoodEvent(s, "speech", T0 + 9 * MIN + 1000);
+  assert.equal(s.calmSinceMs, null);
+  s = feed(s, "calm", T0 + 9 * MIN + 2000, 5 * 60);
+  assert.ok(calmMinutes(s, T0 + 14 * MIN) < 5.1);
+  assert.equal(decide(s, settings, ctx(T0 + 14 * MIN)).offer, false);
+});
+
+for (const other of ["silence", "neutral", "aggressive", "warming_up"]) {
+  test(`${other} for a few seconds inside calm music keeps the streak, and no offer meanwhile`, () => {
+    let s = feed(initialReminderState(), "calm", T0, 9 * 60 + 50);
+    const blip = T0 + 9 * MIN + 51_000;
+    s = feed(s, other, blip, (STREAK_GRACE_MS - 2000) / 1000); // 19 events, 18 s
+    assert.equal(s.calmSinceMs, T0);
+    assert.equal(decide(s, settings, ctx(blip + 18_000)).reason, "not_calm_now");
+    s = onMoodEvent(s, "calm", blip + 19_000);
+    assert.deepEqual(decide(s, settings, ctx(blip + 19_000)), { offer: true, reason: "calm" });
+  });
+
+  test(`${other} that lasts ${STREAK_GRACE_MS / 1000} s ends the calm streak`, () => {
     let s = feed(initialReminderState(), "calm", T0, 9 * 60);
-    s = onMoodEvent(s, other, T0 + 9 * MIN + 1000);
+    s = feed(s, other, T0 + 9 * MIN + 1000, STREAK_GRACE_MS / 1000);
     assert.equal(s.calmSinceMs, null);
-    s = feed(s, "calm", T0 + 9 * MIN + 2000, 5 * 60);
-    assert.ok(calmMinutes(s, T0 + 14 * MIN) < 5.1);
-    assert.equal(decide(s, settings, ctx(T0 + 14 * MIN)).offer, false);
+    const again = T0 + 9 * MIN + 2000 + STREAK_GRACE_MS;
+    s = feed(s, "calm", again, 5 * 60);
+    assert.equal(s.calmSinceMs, again);
+    assert.equal(decide(s, settings, ctx(again + 5 * MIN)).reason, "not_calm_long_enough");
   });
 }
+
+test("the streak's grace counts from the first non-calm event, through a change of state", () => {
+  let s = feed(initialReminderState(), "calm", T0, 9 * 60);
+  s = feed(s, "neutral", T0 + 9 * MIN + 1000, 10);
+  s = feed(s, "silence", T0 + 9 * MIN + 12_000, 10); // 21 s of not calm in all
+  assert.equal(s.calmSinceMs, null);
+});
 
 test("speech never counts as calm, however long", () => {
   const s = feed(initialReminderState(), "speech", T0, 60 * 60);
