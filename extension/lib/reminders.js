@@ -20,7 +20,7 @@ export const MAX_EVENT_GAP_MS = 15_000;
  * A stretch of silence, neutral, aggressive or warming_up shorter than this, between calm
  * events, does not break a calm streak. The daemon's state follows a passage of a few
  * seconds that the judgement puts across the neutral band (on the transitions benchmark's
- * broadest sample, 10-17 such flips per hour of steady music, each 3-10 s), and a calm
+ * broadest sample, 10-17 such flips per hour of steady music, 3-19 s each), and a calm
  * playlist pauses a few seconds between tracks: neither is the end of the calm music.
  * Speech breaks it at once (a talk is never the music's).
  */
