@@ -83,6 +83,35 @@ class Piece:
 Timeline = list[tuple[float, MoodState]]
 """A state machine's events: (media time, state)."""
 
+PATIENCE_S = 20.0
+"""How long a consumer waits before it believes a new state: the Home Assistant example's
+``for:`` (docs/mqtt.md) and the extension's calm-streak grace (``STREAK_GRACE_MS``)."""
+
+
+def patience(steady: Timeline, end_s: float) -> tuple[int, list[float], int]:
+    """What a consumer waiting ``PATIENCE_S`` makes of a piece's steady events (ending at
+    ``end_s``): (the changes it acts on, the lengths of the interruptions that ended inside
+    the piece, 1 if a change was still open at the piece's end else 0). A state counts once
+    it has held that long; an interruption shorter than that, back to the state believed,
+    is no change to it. Pieces are 20-30 s long, so a change seen only after 20 s can rarely
+    fit in one: the lengths say how far below the patience the interruptions stay."""
+    runs = [(t, s) for i, (t, s) in enumerate(steady) if i == 0 or s is not steady[i - 1][1]]
+    if not runs:
+        return 0, [], 0
+    believed, flips, lengths, still_open = runs[0][1], 0, [], 0
+    for i, ((start, state), stop) in enumerate(
+        zip(runs, [t for t, _ in runs[1:]] + [end_s], strict=True)
+    ):
+        if state is believed:
+            continue
+        if stop - start >= PATIENCE_S:
+            believed, flips = state, flips + 1
+        elif i + 1 < len(runs):
+            lengths.append(stop - start)  # ignored: over before the consumer believed it
+        else:
+            still_open = 1  # the piece ended first
+    return flips, lengths, still_open
+
 
 @dataclass
 class Sequence:
@@ -215,3 +244,19 @@ def build_sequence(
         t += duration
         previous = kind
     return Sequence(seed, pieces, np.concatenate(parts))
+
+
+def patience_summary(waited: list[tuple[int, list[float], int]], steady_s: float) -> dict:
+    """Pooled :func:`patience` of every scored music piece, over ``steady_s`` of steady music."""
+    lengths = sorted(x for _, ls, _ in waited for x in ls)
+    acted = sum(a for a, _, _ in waited)
+    return {
+        "music_patient_flips": acted,
+        "music_patient_flips_per_hour": acted / max(steady_s / 3600, 1e-9),
+        "music_interruptions": {
+            "ended_inside": len(lengths),
+            "open_at_end": sum(o for _, _, o in waited),
+            "p50_s": round(lengths[len(lengths) // 2], 2) if lengths else None,
+            "max_s": round(lengths[-1], 2) if lengths else None,
+        },
+    }

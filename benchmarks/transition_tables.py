@@ -1,10 +1,14 @@
 """The transitions benchmark's Markdown tables: per kind and per family of changes, the
-late changes, and the music clips that flipped or were called speech."""
+late changes, the music clips that flipped or were called speech (pooled here too), and what
+a consumer waiting before it believes a state makes of the flips."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
+
+from transition_pieces import PATIENCE_S
 
 Cells = Callable[[dict[str, Any]], str]
 
@@ -61,3 +65,31 @@ def restless_table(ours: dict[str, Any]) -> str:
     lines += [f"| {r['piece']} | {r['scored']} | {r['flips']} | {r['speech_events']} |"
               for r in ours["restless_pieces"]]  # fmt: skip
     return "\n".join(lines)
+
+
+def restless_pieces(scores: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The music clips that flipped or were called speech, with how often each was drawn:
+    a few held-out clips recur across sequences, so the flips and the speech share of a run
+    are mostly theirs (a figure over 3,000 events can rest on one staccato track)."""
+    drawn: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for s in scores:
+        for m in s.get("music", []):
+            d = drawn[m["piece"]]
+            d[0], d[1], d[2] = d[0] + 1, d[1] + m["flips"], d[2] + m["speech_events"]
+    rows = [{"piece": k, "scored": n, "flips": f, "speech_events": e}
+            for k, (n, f, e) in drawn.items() if f or e]  # fmt: skip
+    return sorted(rows, key=lambda r: (-(r["flips"] + r["speech_events"]), r["piece"]))
+
+
+def patience_line(result: dict[str, Any]) -> str:
+    """What a consumer waiting ``PATIENCE_S`` acts on in steady music, and how long the
+    interruptions it ignores last."""
+    o, n = result["ours"], result["naive"]
+    cut = o["music_interruptions"]
+    return (
+        f"flips in steady music a consumer waiting {PATIENCE_S:.0f} s acts on: "
+        f"{o['music_patient_flips']} ({o['music_patient_flips_per_hour']:.1f} per hour; naive "
+        f"{n['music_patient_flips']}); interruptions that ended inside a piece: "
+        f"{cut['ended_inside']}, p50 {_lag(cut['p50_s'], 1)} s, max {_lag(cut['max_s'], 1)} s; "
+        f"changes still open at a piece's end: {cut['open_at_end']}"
+    )

@@ -55,7 +55,10 @@ from transition_pieces import (
     clip_pool,
     family,
     holdout_sources,
+    patience,
+    patience_summary,
 )
+from transition_tables import restless_pieces
 from transition_verdicts import Verdicts
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transitions.json"
@@ -97,6 +100,7 @@ def score(
     flips = {"music": 0, "all": 0}
     music_events = speech_events = 0
     music: list[dict[str, Any]] = []  # per music piece: its flips and speech events
+    waited = []  # per music piece: what a consumer waiting PATIENCE_S makes of it
     for i, piece in enumerate(pieces):
         if not ok[i]:
             continue
@@ -110,13 +114,14 @@ def score(
                              "to": piece.name, "cut_s": round(piece.start_s, 2),
                              "lag_s": _finite(lag)})  # fmt: skip
         settle = reached if reached is not None else piece.start_s + UNSETTLED_S
-        steady = [s for t, s in mine if t >= settle]
-        n_flips = sum(a is not b for a, b in itertools.pairwise(steady))
+        steady = [(t, s) for t, s in mine if t >= settle]
+        n_flips = sum(a is not b for (_, a), (_, b) in itertools.pairwise(steady))
         group = ["all", "music"] if piece.kind in MUSIC else ["all"]
         for g in group:
             steady_s[g] += max(0.0, piece.end_s - settle)
             flips[g] += n_flips
         if piece.kind in MUSIC:
+            waited.append(patience(steady, piece.end_s))
             later = [s for t, s in mine if t > piece.start_s + SPEECH_GRACE_S]
             said_speech = sum(s is MoodState.SPEECH for s in later)
             music_events += len(later)
@@ -124,6 +129,7 @@ def score(
             music.append({"piece": piece.name, "flips": n_flips, "speech_events": said_speech})
     return {
         "music": music,
+        "patience": waited,
         "lags": lags,
         "late": late,
         "steady_s": steady_s,
@@ -183,6 +189,7 @@ def summarize(scores: list[dict[str, Any]]) -> dict[str, Any]:
         "all_flips": flips["all"],
         "music_flips_per_hour": flips["music"] / max(steady["music"] / 3600, 1e-9),
         "all_flips_per_hour": flips["all"] / max(steady["all"] / 3600, 1e-9),
+        **patience_summary([w for s in scores for w in s.get("patience", [])], steady["music"]),
         "music_events": music_events,
         "music_speech_events": speech_events,
         "music_speech_share": speech_events / max(music_events, 1),
@@ -201,20 +208,6 @@ def summarize(scores: list[dict[str, Any]]) -> dict[str, Any]:
 
 OURS_ONLY = ("late", "restless_pieces")
 """Lists kept for ours alone: the naive reference's are most of its changes and pieces."""
-
-
-def restless_pieces(scores: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The music clips that flipped or were called speech, with how often each was drawn:
-    a few held-out clips recur across sequences, so the flips and the speech share of a run
-    are mostly theirs (a figure over 3,000 events can rest on one staccato track)."""
-    drawn: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for s in scores:
-        for m in s.get("music", []):
-            d = drawn[m["piece"]]
-            d[0], d[1], d[2] = d[0] + 1, d[1] + m["flips"], d[2] + m["speech_events"]
-    rows = [{"piece": k, "scored": n, "flips": f, "speech_events": e}
-            for k, (n, f, e) in drawn.items() if f or e]  # fmt: skip
-    return sorted(rows, key=lambda r: (-(r["flips"] + r["speech_events"]), r["piece"]))
 
 
 def _late(lags: list[float]) -> int:
@@ -362,7 +355,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.first_seed:
         size["first_seed"] = args.first_seed
     from report import table
-    from transition_tables import by_family_table, by_kind_table, late_table, restless_table
+    from transition_tables import (
+        by_family_table,
+        by_kind_table,
+        late_table,
+        patience_line,
+        restless_table,  # fmt: skip
+    )
 
     started = time.perf_counter()
 
@@ -385,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['cnn_patches_per_audio_s']} CNN patches per audio s, "
           f"model {shared_models().version}, {elapsed:.0f} s\n")  # fmt: skip
     print(table(rows(result)))
+    print("\n" + patience_line(result))
     print("\n" + by_kind_table(result))
     print("\n" + by_family_table(result))
     if result["ours"]["late"]:

@@ -46,6 +46,40 @@ def test_lag_flips_and_speech_in_music_are_scored_per_piece(bench: dict) -> None
     assert s["late"] == []  # 4 s is within the target
 
 
+def test_a_consumer_waiting_twenty_seconds_acts_only_on_states_that_hold_that_long(
+    bench: dict,
+) -> None:
+    """An interruption shorter than the patience, back to the state before, is no change to
+    a Home Assistant automation with ``for:`` or to the extension's calm streak; a new
+    state that holds that long is one, and so is the way back when it holds as long."""
+    piece, t = bench["p"].Piece, bench["t"]
+    song = [piece("calm", "song", 0.0, 90.0)]
+    calm, neutral, aggressive = MoodState.CALM, MoodState.NEUTRAL, MoodState.AGGRESSIVE
+    timeline = [(float(x), calm) for x in range(1, 20)]
+    timeline += [(float(x), neutral) for x in range(20, 25)]  # 5 s: not acted on
+    timeline += [(float(x), calm) for x in range(25, 40)]
+    timeline += [(float(x), aggressive) for x in range(40, 65)]  # 25 s: acted on
+    timeline += [(float(x), calm) for x in range(65, 91)]  # back for 26 s: acted on
+    s = t.score(song, [True], timeline)
+    assert s["flips"]["music"] == 4
+    result = t.summarize([s])
+    assert result["music_patient_flips"] == 2
+    assert result["music_patient_flips_per_hour"] == pytest.approx(2 / (89 / 3600))
+    # The 5 s neutral is the one interruption it ignored; nothing is left open at the end.
+    assert result["music_interruptions"] == {
+        "ended_inside": 1,
+        "open_at_end": 0,
+        "p50_s": 5.0,
+        "max_s": 5.0,
+    }
+    # A change 10 s before the piece ends: neither acted on nor over, but open.
+    ends_loud = [(float(x), calm) for x in range(1, 20)] + [
+        (float(x), aggressive) for x in range(20, 31)
+    ]
+    cut = t.summarize([t.score([piece("calm", "short", 0.0, 30.0)], [True], ends_loud)])
+    assert (cut["music_patient_flips"], cut["music_interruptions"]["open_at_end"]) == (0, 1)
+
+
 def test_the_music_clips_behind_flips_and_speech_are_named_with_how_often_they_were_drawn(
     bench: dict,
 ) -> None:
