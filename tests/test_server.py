@@ -209,6 +209,9 @@ async def test_an_unknown_extension_without_the_token_is_closed_with_a_code_that
         assert (await recv_json(ws))["type"] == "welcome"
     status, _ = await asyncio.to_thread(http_get, server.port, "/v1/stats", {"Origin": firefox})
     assert status == 403
+    # A plain GET of the socket's path asks for no handshake: its refusal is a 403 too.
+    status, _ = await asyncio.to_thread(http_get, server.port, path, {"Origin": firefox})
+    assert status == 403
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.2", ""])

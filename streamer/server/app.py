@@ -157,7 +157,7 @@ class DaemonServer:
         if not decision.allowed:
             self.stats.http_refused += 1
             log.warning("refused %s from %s: %s", url.path, _peer(connection), decision.reason)
-            if decision.close_code and url.path in WS_PATHS:
+            if decision.close_code and url.path in WS_PATHS and _wants_websocket(request):
                 self._refused[connection] = decision
                 return None  # the handler closes it with the code, right after the handshake
             return connection.respond(http.HTTPStatus.FORBIDDEN, decision.reason + "\n")
@@ -313,6 +313,13 @@ def _json(connection: ServerConnection, status: int, body: Mapping[str, Any]) ->
     response.headers["Content-Type"] = "application/json"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _wants_websocket(request: Request) -> bool:
+    """The request asks for a WebSocket (``Upgrade: websocket``): only then can a refusal
+    wait for the handshake and say why in a close code; a plain GET gets its 403 at once."""
+    upgrade = ",".join(request.headers.get_all("Upgrade")).lower()
+    return "websocket" in (token.strip() for token in upgrade.split(","))
 
 
 def _peer(ws: ServerConnection) -> str:
