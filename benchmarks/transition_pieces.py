@@ -113,6 +113,24 @@ def patience(steady: Timeline, end_s: float) -> tuple[int, list[float], int]:
     return flips, lengths, still_open
 
 
+def patience_summary(
+    waited: list[tuple[int, list[float], int]], steady_s: float
+) -> dict[str, object]:
+    """Pooled :func:`patience` of every scored music piece, over ``steady_s`` of steady music."""
+    lengths = sorted(x for _, ls, _ in waited for x in ls)
+    acted = sum(a for a, _, _ in waited)
+    return {
+        "music_patient_flips": acted,
+        "music_patient_flips_per_hour": acted / max(steady_s / 3600, 1e-9),
+        "music_interruptions": {
+            "ended_inside": len(lengths),
+            "open_at_end": sum(o for _, _, o in waited),
+            "p50_s": round(lengths[len(lengths) // 2], 2) if lengths else None,
+            "max_s": round(lengths[-1], 2) if lengths else None,
+        },
+    }
+
+
 @dataclass
 class Sequence:
     seed: int
@@ -244,19 +262,3 @@ def build_sequence(
         t += duration
         previous = kind
     return Sequence(seed, pieces, np.concatenate(parts))
-
-
-def patience_summary(waited: list[tuple[int, list[float], int]], steady_s: float) -> dict:
-    """Pooled :func:`patience` of every scored music piece, over ``steady_s`` of steady music."""
-    lengths = sorted(x for _, ls, _ in waited for x in ls)
-    acted = sum(a for a, _, _ in waited)
-    return {
-        "music_patient_flips": acted,
-        "music_patient_flips_per_hour": acted / max(steady_s / 3600, 1e-9),
-        "music_interruptions": {
-            "ended_inside": len(lengths),
-            "open_at_end": sum(o for _, _, o in waited),
-            "p50_s": round(lengths[len(lengths) // 2], 2) if lengths else None,
-            "max_s": round(lengths[-1], 2) if lengths else None,
-        },
-    }
