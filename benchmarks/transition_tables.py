@@ -86,10 +86,12 @@ def patience_line(result: dict[str, Any]) -> str:
     interruptions it ignores last."""
     o, n = result["ours"], result["naive"]
     cut = o["music_interruptions"]
+    ignored = f"{cut['ended_inside']}"
+    if cut["ended_inside"]:
+        ignored += f", p50 {cut['p50_s']:.1f} s, max {cut['max_s']:.1f} s"
     return (
         f"flips in steady music a consumer waiting {PATIENCE_S:.0f} s acts on: "
         f"{o['music_patient_flips']} ({o['music_patient_flips_per_hour']:.1f} per hour; naive "
-        f"{n['music_patient_flips']}); interruptions that ended inside a piece: "
-        f"{cut['ended_inside']}, p50 {_lag(cut['p50_s'], 1)} s, max {_lag(cut['max_s'], 1)} s; "
+        f"{n['music_patient_flips']}); interruptions that ended inside a piece: {ignored}; "
         f"changes still open at a piece's end: {cut['open_at_end']}"
     )
