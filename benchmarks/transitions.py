@@ -99,8 +99,7 @@ def score(
     steady_s = {"music": 0.0, "all": 0.0}
     flips = {"music": 0, "all": 0}
     music_events = speech_events = 0
-    music: list[dict[str, Any]] = []  # per music piece: its flips and speech events
-    waited = []  # per music piece: what a consumer waiting PATIENCE_S makes of it
+    music: list[dict[str, Any]] = []  # per music piece: flips, speech events, patience
     for i, piece in enumerate(pieces):
         if not ok[i]:
             continue
@@ -121,15 +120,14 @@ def score(
             steady_s[g] += max(0.0, piece.end_s - settle)
             flips[g] += n_flips
         if piece.kind in MUSIC:
-            waited.append(patience(steady, piece.end_s))
             later = [s for t, s in mine if t > piece.start_s + SPEECH_GRACE_S]
             said_speech = sum(s is MoodState.SPEECH for s in later)
             music_events += len(later)
             speech_events += said_speech
-            music.append({"piece": piece.name, "flips": n_flips, "speech_events": said_speech})
+            music.append({"piece": piece.name, "flips": n_flips, "speech_events": said_speech,
+                          "patience": patience(steady, piece.end_s)})  # fmt: skip
     return {
         "music": music,
-        "patience": waited,
         "lags": lags,
         "late": late,
         "steady_s": steady_s,
@@ -189,7 +187,9 @@ def summarize(scores: list[dict[str, Any]]) -> dict[str, Any]:
         "all_flips": flips["all"],
         "music_flips_per_hour": flips["music"] / max(steady["music"] / 3600, 1e-9),
         "all_flips_per_hour": flips["all"] / max(steady["all"] / 3600, 1e-9),
-        **patience_summary([w for s in scores for w in s.get("patience", [])], steady["music"]),
+        **patience_summary(
+            [m["patience"] for s in scores for m in s.get("music", [])], steady["music"]
+        ),
         "music_events": music_events,
         "music_speech_events": speech_events,
         "music_speech_share": speech_events / max(music_events, 1),
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         by_kind_table,
         late_table,
         patience_line,
-        restless_table,  # fmt: skip
+        restless_table,
     )
 
     started = time.perf_counter()
