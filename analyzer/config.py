@@ -224,6 +224,18 @@ class AnalyzerConfig:
     ``speech_cue_logit`` (it may not lie above it): on the devset the same 2 held-out music
     patches pass at 0 as at 2 (none two in a row), 91 % of held-out voice patches instead
     of 90 %."""
+    speech_new_segment_enters: bool = True
+    """In speech, a new segment the patches confirm (a change of audio two patches agree
+    on) stays speech only on patches that could enter it (``could_be_speech`` without the
+    hold levels): the hold levels are for the same voice's quieter stretches, and what
+    follows a confirmed change is new audio that has not been heard to be a voice. On the
+    transitions benchmark (held-out heads) a staccato aggressive track (titanion, logits
+    -1.3 to 7.7 at pause shares 0.41) after a voice-over held speech for 7.7 and 8.6 s, and
+    calm music after a talk or a voice-over (hw-underwater-2) for 7.4 and 7.1 s: seeds
+    0-31 late changes 5 -> 4, music events called speech 2 -> 0; 64-127 every figure
+    unchanged; 128-191 late 12 -> 9, music events called speech 14 -> 7 (0.24 -> 0.12 %),
+    kinds over 5 s 3 -> 2; ``--all-music`` seeds 0-31 and 64-127 unchanged; no flip and
+    no change into a voice later anywhere. False: the hold levels apply throughout."""
     talk_drop_logit: float | None = 15.0
     """In speech, a patch whose calibrated speech logit falls this far below the patch's
     before it may hold the talk's end: the next patch is judged from the cut novelty's

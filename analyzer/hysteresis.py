@@ -208,7 +208,9 @@ class MoodStateMachine:
         runs = [patches[end - need : end] for end in ends]
         run_any = any(run_cue_passes(c, r) for r in runs)
         if self.state is MoodState.SPEECH:
-            if newest and not any(could_be_speech(c, *p, holding=True) for p in newest):
+            # A confirmed change of audio is judged afresh, not on the talk's hold levels.
+            holding = not (c.speech_new_segment_enters and obs.fresh_segment)
+            if newest and not any(could_be_speech(c, *p, holding=holding) for p in newest):
                 return False  # that many patches in a row could not be speech
             if c.speech_cue_over_window and (run or cue_holds(c, *patches[-1])):
                 return True  # a voice the head scores low keeps the window low

@@ -203,3 +203,23 @@ def test_a_run_is_not_missed_because_a_later_patch_ended_in_the_same_hop() -> No
         m = MoodStateMachine(c)
         m.update(obs(3.0, (MUSIC,), (STEADY,), speech_probability=0.0))
         assert m.update(obs(5.0, logits, pauses, new_patches=new)) is want, new
+
+
+def test_a_new_segment_after_a_voice_must_sound_like_one_to_stay_speech() -> None:
+    """A staccato titanion track after a voice-over (1.6 and 7.7 at pause shares of 0.41):
+    such patches may hold a voice's quieter stretch, and did hold speech for 8 s after the
+    voice ended. Once two patches confirm a change of audio, the new segment stays speech
+    only on patches that could enter it; without the change, the same patches hold it."""
+    c = AnalyzerConfig()
+    staccato, pauses = (1.6, 7.7), (0.41, 0.41)
+    for fresh, want in ((True, MoodState.AGGRESSIVE), (False, MoodState.SPEECH)):
+        m = MoodStateMachine(c)
+        assert m.update(obs(3.0, (UNSURE,), (PAUSES,))) is MoodState.SPEECH
+        state = m.update(
+            obs(8.0, staccato, pauses, fresh_segment=fresh, calm_probability=0.1,
+                speech_probability=1.0)
+        )  # fmt: skip
+        assert state is want, fresh
+    held = MoodStateMachine(replace(c, speech_new_segment_enters=False))
+    held.update(obs(3.0, (UNSURE,), (PAUSES,)))
+    assert held.update(obs(8.0, staccato, pauses, fresh_segment=True)) is MoodState.SPEECH
