@@ -273,6 +273,19 @@ class AnalyzerConfig:
     3 and 5.6; 0.2 gave the same as 0.1, so the smaller one stays."""
     min_dwell_s: float = 3.0
     """A state must be wanted this long before it replaces another (waived after a change)."""
+    fresh_mood_margin: float = 0.05
+    """A change of music waives the dwell into a mood only when the new segment's calm
+    probability is clear of that mood's bars by this much (calm at ``calm_enter`` + 0.05 or
+    more, aggressive at ``aggressive_enter`` - 0.05 or less, neutral 0.45-0.55); nearer,
+    the mood must be wanted for ``min_dwell_s`` like any other. The segment is confirmed by
+    two patches 0.5 s apart, which share 2.5 s of audio: a calm piece's 3 s passage judged
+    0.38 (hw-snow-0, 11 s in, among patches at 0.96) confirmed a new segment and made the
+    state aggressive for 11 s. On the transitions benchmark (held-out heads) flips in
+    steady music, seeds 0-31 / 64-127 / 128-191: 2 / 4 / 11 -> 0 / 4 / 3, changes later
+    than 5 s 4 / 11 / 9 -> 5 / 11 / 10 (an aggressive hw-olympics-sd-1 opening at 0.36-0.39,
+    7.2 s; enigma-in-space-2, 6.8 s), kinds over 5 s unchanged; ``--all-music`` seeds 0-31 /
+    64-127: flips 7 / 23 -> 5 / 19, late 15 / 23 -> 15 / 24. 0.1 took the same flips and
+    made 2 / 4 / 3 more changes late. 0: a confirmed change always waives the dwell."""
 
     silence_db: float = -55.0
     """Audio whose level stays below this (dBFS) over ``silence_span_s`` is silence."""
@@ -422,5 +435,7 @@ class AnalyzerConfig:
             raise ValueError("speech_confirm_patches and confident_after_patches must be >= 1")
         if self.drift_confirm_after_s <= 0:
             raise ValueError("drift_confirm_after_s must be > 0")
+        if self.fresh_mood_margin < 0:
+            raise ValueError("fresh_mood_margin must be >= 0")
         if self.confident_widening < 0 or self.second_patch_after_s <= 0:
             raise ValueError("confident_widening must be >= 0 and second_patch_after_s > 0")

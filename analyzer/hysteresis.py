@@ -261,8 +261,9 @@ class MoodStateMachine:
             self._candidate = None
             self._quiet = quiet_now
             return self.state
-        # New music (a change confirmed by two patches) waives the dwell, into any state.
-        fresh = obs.fresh_segment
+        # New music (a change confirmed by two patches) waives the dwell, into any state
+        # other than a mood barely past its bar.
+        fresh = obs.fresh_segment and self._clear_of_bands(want, obs.calm_probability)
         # Speech entered or left on its run of patches: the run was the dwell.
         by_patches = obs.speech_logits is not None and MoodState.SPEECH in (want, self.state)
         immediate = (
@@ -276,6 +277,21 @@ class MoodStateMachine:
             self._quiet = quiet_now
             self._candidate = None
         return self.state
+
+    def _clear_of_bands(self, want: MoodState, p: float) -> bool:
+        """Is a mood wanted by a new segment clear of its band's bars by
+        ``fresh_mood_margin`` (calm above ``calm_enter``, aggressive below
+        ``aggressive_enter``, neutral inside both)? Only then may it skip the dwell: two
+        overlapping patches just past a bar are as often a passage as a new piece."""
+        c = self.config
+        m = c.fresh_mood_margin
+        if m <= 0 or want not in MUSIC_STATES:
+            return True
+        if want is MoodState.CALM:
+            return p >= c.calm_enter + m
+        if want is MoodState.AGGRESSIVE:
+            return p <= c.aggressive_enter - m
+        return c.aggressive_enter + m < p < c.calm_enter - m
 
     def _note_music(self, obs: Observation, quiet_now: bool) -> None:
         """Remember whether the music now playing has been judged music by a patch.

@@ -63,6 +63,32 @@ def test_new_music_in_the_neutral_band_does_not_drop_a_mood_at_once() -> None:
     assert m.update(obs(4.0, 0.9, fresh_segment=True)) is MoodState.CALM  # a mood: at once
 
 
+def test_a_change_of_music_barely_past_a_bar_waits_for_the_dwell() -> None:
+    """Two overlapping patches of a calm piece's passage judged 0.38 (hw-snow-0 11 s in,
+    among patches at 0.96) confirm a new segment just past the aggressive bar: that is not
+    clear enough to skip the dwell, and the piece's next patches bring it back before the
+    dwell is over. New music clearly past the bar still moves the state at once."""
+    c = AnalyzerConfig(min_dwell_s=3.0)
+    barely = c.aggressive_enter - c.fresh_mood_margin / 2
+    m = MoodStateMachine(c)
+    run(m, [0.96, 0.96])
+    assert m.update(obs(2.0, barely, fresh_segment=True)) is MoodState.CALM
+    assert m.update(obs(3.0, barely, fresh_segment=True)) is MoodState.CALM
+    assert run(m, [0.53, 0.58, 0.62], start=4.0) == [MoodState.CALM] * 3
+    m = MoodStateMachine(c)
+    run(m, [0.96, 0.96])
+    clearly = c.aggressive_enter - 2 * c.fresh_mood_margin
+    assert m.update(obs(2.0, clearly, fresh_segment=True)) is MoodState.AGGRESSIVE
+    m = MoodStateMachine(c)
+    run(m, [0.1, 0.1])
+    assert m.update(obs(2.0, c.calm_enter + c.fresh_mood_margin / 2, fresh_segment=True)) is (
+        MoodState.AGGRESSIVE
+    )
+    assert m.update(obs(3.0, c.calm_enter + 2 * c.fresh_mood_margin, fresh_segment=True)) is (
+        MoodState.CALM
+    )
+
+
 def test_silence_is_immediate_and_never_calm() -> None:
     m = MoodStateMachine(AnalyzerConfig())
     run(m, [0.9, 0.9])
