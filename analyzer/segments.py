@@ -130,6 +130,11 @@ class SegmentTracker:
         """The newest patch split the segment on its own, with no proposed change point: the
         cut lies somewhere inside it, and the caller may place it (:meth:`place_split`)."""
         self._young_left = 0
+        self._restart_at: int | None = None
+        self._restarted = False
+        """The newest patch began a segment after a long pause: the next one is due soon."""
+        """After a long pause: the first voting patch starting here or later begins a new
+        segment (:meth:`restart_after`)."""
 
     @property
     def reference_start(self) -> int:
@@ -149,6 +154,8 @@ class SegmentTracker:
     def follow_up_frames(self) -> int | None:
         """Frames after the newest patch's start when the next one is due, if sooner than
         the grid's: a tentative split or a suspect awaits the patch that decides it."""
+        if self._restarted:
+            return self._second_patch_frames
         if self._split_from is not None:
             if self._split_cut is None or self._second_patch_frames is None:
                 return self._second_patch_frames
@@ -180,11 +187,25 @@ class SegmentTracker:
         if second is not None and self._patches and frame - self._patches[-1].start_frame > second:
             self._split_cut = frame
 
+    def restart_after(self, frame: int) -> None:
+        """A long pause (silence or a steady tone) lasts until at least ``frame``: the first
+        voting patch that starts there or later begins a new segment, with nothing to
+        confirm. What follows a long pause is judged on its own, not averaged with the
+        music before it (a rest inside a piece is far shorter: ``pause_ends_segment_s``)."""
+        self._restart_at = frame
+
     def add(self, patch: PatchResult) -> bool:
         """Record a judged patch; return whether it confirmed a new segment."""
         began = False
         self.unplaced_split = False
         suspect, self._suspect = self._suspect, None
+        restart, self._restarted = self._restart_at, False
+        if restart is not None and self.voting(patch) and patch.start_frame >= restart:
+            self._restart_at, self._restarted = None, True
+            self.start_frame = patch.start_frame
+            self.pending_frame = self._split_from = self._split_cut = None
+            self._patches.append(patch)
+            return True
         if not self.voting(patch):
             pass  # a pause or a hum decides nothing; a pending proposal waits for music
         elif suspect is not None and self._drift_confirms(suspect, patch):

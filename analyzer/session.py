@@ -41,6 +41,7 @@ from streamchill.analyzer.hysteresis import MoodStateMachine, Observation, patch
 from streamchill.analyzer.mel import FRAMES_PER_S, HOP_SIZE, N_MELS, PATCH_FRAMES, MelFrameStream
 from streamchill.analyzer.models_bundle import ModelBundle, shared_models
 from streamchill.analyzer.patch_schedule import PatchSchedule, may_wait, worth_judging
+from streamchill.analyzer.pauses import PauseWatch
 from streamchill.analyzer.ring import Ring
 from streamchill.analyzer.segments import PatchResult, SegmentTracker
 from streamchill.analyzer.signal_checks import steady_kind
@@ -118,10 +119,7 @@ class Session:
         self._schedule = PatchSchedule(c)
         self._last_voting_end = 0
         """Mel frame where the newest voting (audible, not steady) patch ends."""
-        self._quiet_until = 0
-        """Mel frame of the newest hop that was silent or a steady tone."""
-        self._noise_hops = 0
-        """Hops in a row whose noise check passed (``noise_confirm_hops``)."""
+        self._pauses = PauseWatch(c)
         self._machine = MoodStateMachine(c)
         self._cascade = Cascade.from_config(c, stream=stream)
         self._danceability = 0.0
@@ -235,15 +233,9 @@ class Session:
         fresh = fresh and (new_segment or not self._segments.awaiting_second)
         if not self._segments.has_patches and self.last_event is None:
             return None  # nothing to say before the first patch
-        silent = self._is_silent(c.music_rest_s if self._machine.settled else c.silence_span_s)
-        steady_kind = None if silent else self._steady_kind()
-        self._noise_hops = self._noise_hops + 1 if steady_kind == "noise" else 0
-        if (
-            steady_kind == "noise"
-            and self._noise_hops < c.noise_confirm_hops
-            and self._machine.settled
-        ):
-            steady_kind = None  # inside judged music a hop or two of it is soft music, not noise
+        silent, steady_kind = self._pauses.check(
+            self._mel_ring, self._power_ring, settled=self._machine.settled
+        )
         steady = steady_kind is not None
         seg = self._segments.current(self._mel_ring.total)
         bundle = self._models
@@ -252,8 +244,9 @@ class Session:
         calm_p = bundle.calm.window_probability(calm_logits)  # published
         calm_decision = bundle.calm.decision_probability(calm_logits)  # what the state reads
         speech_p = bundle.speech.window_probability(speech_logits) if len(seg) else 0.0
-        if silent or steady:
-            self._quiet_until = self._mel_ring.total
+        restart = self._pauses.note(silent or steady, self._mel_ring.total)
+        if restart is not None:
+            self._segments.restart_after(restart)
         newest_logits, newest_pauses = self._segments.speech_evidence(seg, bundle.speech)
         obs = Observation(
             media_time_s=self.media_time_s,
@@ -266,7 +259,7 @@ class Session:
             speech_logits=newest_logits,
             speech_pauses=newest_pauses,
             # Judged since the pause: a voting patch holds at least half a patch of it.
-            stale=self._last_voting_end - PATCH_FRAMES // 2 < self._quiet_until,
+            stale=self._last_voting_end - PATCH_FRAMES // 2 < self._pauses.quiet_until,
             segment_patches=len(seg),
             new_patches=min(judged, len(newest_logits)),
         )
@@ -388,13 +381,6 @@ class Session:
         if change is not None:
             self._segments.propose_change(change)
             self._schedule.realign(change)
-
-    def _is_silent(self, span_s: float) -> bool:
-        span = self._power_ring.last(int(span_s * FRAMES_PER_S))
-        return len(span) == 0 or float(level_db(float(span.max()))) < self.config.silence_db
-
-    def _steady_kind(self) -> str | None:
-        return steady_kind(self._mel_ring.last(PATCH_FRAMES), self.config)
 
     def _features(self) -> WindowFeatures:
         dev, loud = loudness_features(self._power_ring.last(self._window_frames))

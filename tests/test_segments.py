@@ -129,6 +129,29 @@ def test_a_steady_tone_neither_votes_nor_decides() -> None:
     assert all(not p.steady for p in t.current(6 * STEP))
 
 
+def test_after_a_long_pause_the_music_begins_a_segment_of_its_own() -> None:
+    """Across a 14 s tone, aggressive music (0.27) after music judged 0.41 stayed one segment
+    with it (they differ by less than the confirm delta), and the patch straddling the
+    tone's end (mostly tone, judged 0.94) voted too. After a long pause the first patch
+    wholly past the pause's last hop but half a patch begins a segment, and the next is
+    due as soon as a split's second patch would be."""
+    t = SegmentTracker(
+        judge=judge, window_frames=WINDOW, max_patches=14, silence_db=-55.0,
+        confirm_delta=0.25, patch_change_delta=0.7, second_patch_frames=31,
+    )  # fmt: skip
+    calm_piece(t, calm=0.41)
+    t.add(patch(5, 0.2, steady=True))
+    t.restart_after(round(7.5 * STEP))  # the session: the pause lasted long enough
+    assert t.add(patch(7, 0.94)) is False  # straddles the pause's end: not new music yet
+    assert t.add(patch(7.6, 0.27)) is True
+    assert t.start_frame == round(7.6 * STEP)
+    assert [p.calm_logit for p in t.current(9 * STEP)] == [0.27]
+    assert t.follow_up_frames == 31
+    assert t.add(patch(8.6, 0.3)) is False  # one restart per pause
+    assert t.follow_up_frames is None
+    assert [p.calm_logit for p in t.current(10 * STEP)] == [0.27, 0.3]
+
+
 def test_old_patches_leave_with_the_window() -> None:
     t = tracker()
     for i in range(14):
