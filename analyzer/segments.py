@@ -131,10 +131,10 @@ class SegmentTracker:
         cut lies somewhere inside it, and the caller may place it (:meth:`place_split`)."""
         self._young_left = 0
         self._restart_at: int | None = None
-        self._restarted = False
-        """The newest patch began a segment after a long pause: the next one is due soon."""
         """After a long pause: the first voting patch starting here or later begins a new
         segment (:meth:`restart_after`)."""
+        self._restarted = False
+        """The newest patch began a segment after a long pause: the next one is due soon."""
 
     @property
     def reference_start(self) -> int:
