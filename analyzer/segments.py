@@ -204,9 +204,8 @@ class SegmentTracker:
             self._restart_at, self._restarted = None, True
             self.start_frame = patch.start_frame
             self.pending_frame = self._split_from = self._split_cut = None
-            self._patches.append(patch)
-            return True
-        if not self.voting(patch):
+            began = True
+        elif not self.voting(patch):
             pass  # a pause or a hum decides nothing; a pending proposal waits for music
         elif suspect is not None and self._drift_confirms(suspect, patch):
             self.start_frame = suspect[0].start_frame

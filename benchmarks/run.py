@@ -8,7 +8,7 @@ audio and real-time streams per core; hop-to-subscriber latency through the real
 with 1 and many streams; audio needed before the first estimate; batch speed on one core
 and on all cores; daemon memory; how quickly the state follows changes of music and how
 often it flips in between (``transitions.py``: seeds 0-31, 64-127 that no state rule
-was tuned on, and 0-191 pooled for a per-kind p90 on 9+ changes a kind; against a 30 s
+was tuned on, and 0-191 pooled for a per-kind p90 on 11+ changes a kind; against a 30 s
 average with fixed thresholds). Prints a table (figure, ours, naive, gain, target,
 pass) and writes ``benchmarks/results/latest.json``. Method: ``docs/benchmarks.md``.
 """
@@ -28,7 +28,7 @@ from report import Row, table
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 POOLED_TRANSITIONS = {"sequences": 192, "pieces": 9, "first_seed": 0}
 """The three default samples (seeds 0-31, 64-127, 128-191) and the seeds between, as one:
-3-17 changes a kind in one sample make a kind's p90 its worst change or two; 9-71 here."""
+3-17 changes a kind in one sample make a kind's p90 its worst change or two; 11-86 here."""
 
 # Sizes: the full run fits in ~18 minutes on a busy 2-core machine, --quick in ~3.
 FULL = {
